@@ -1,0 +1,1 @@
+"""Course grading pipeline around nbgrader: `python -m autograder --help`."""

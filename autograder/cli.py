@@ -1,0 +1,89 @@
+"""`python -m autograder COMMAND [ASSIGNMENT ...]`: the course's grading steps.
+
+    notebooks [--check]  regenerate notebooks/<a>/<a>.ipynb from <a>.src.py
+    release              copy sources into the course directory, generate student versions
+    samples              write the sample submissions (solution, stub, partly correct)
+    grade                nbgrader autograde every submission
+    feedback             nbgrader generate_feedback (hidden tests stripped)
+    export               nbgrader export -> grades.csv
+    all                  release + samples + grade + feedback + export, then a summary
+
+With no ASSIGNMENT, every folder of notebooks/ is used. The course directory is
+--course DIR, else $COURSE_DIR, else _course/ in the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import notebook_source, pipeline
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["notebooks", "release", "samples", "grade", "feedback",
+                                       "export", "all"])
+    p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    p.add_argument("--course", type=Path,
+                   default=Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE)))
+    p.add_argument("--check", action="store_true",
+                   help="with 'notebooks': fail if a .ipynb is not what its .src.py gives")
+    return p
+
+
+def _print_summary(course: Path, result: dict) -> None:
+    print("\nScores (autograded points / possible):")
+    for name, students in result["scores"].items():
+        for student, cells in sorted(students.items()):
+            got = sum(s for s, _ in cells.values())
+            possible = sum(m for _, m in cells.values())
+            print(f"  {name:<20} {student:<18} {got:6.1f} / {possible:.1f}")
+    print(f"\nGrades CSV : {result['csv']}")
+    print(f"Feedback   : {course / 'feedback'}")
+    print(f"Gradebook  : {course / 'gradebook.db'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "notebooks":
+        if args.check:
+            stale = [src for src in notebook_source.source_files(pipeline.NOTEBOOKS)
+                     if src.with_name(src.parent.name + ".ipynb").read_text(encoding="utf-8")
+                     != notebook_source.notebook_text(notebook_source.build_notebook(src))]
+            for src in stale:
+                print(f"out of date: {src} (run: python -m autograder notebooks)", file=sys.stderr)
+            return 1 if stale else 0
+        for path in notebook_source.write_notebooks(pipeline.NOTEBOOKS):
+            print(f"wrote {path}")
+        return 0
+
+    names = args.assignments or pipeline.assignments()
+    unknown = sorted(set(names) - set(pipeline.assignments()))
+    if unknown:
+        print(f"unknown assignment(s): {', '.join(unknown)}; "
+              f"known: {', '.join(pipeline.assignments())}", file=sys.stderr)
+        return 2
+    course = args.course.resolve()
+    start = time.perf_counter()
+    try:
+        if args.command == "release":
+            pipeline.release(course, names)
+        elif args.command == "samples":
+            pipeline.write_samples(course, names)
+        elif args.command == "grade":
+            pipeline.autograde(course, names)
+        elif args.command == "feedback":
+            pipeline.feedback(course, names)
+        elif args.command == "export":
+            print(pipeline.export(course))
+        else:
+            _print_summary(course, pipeline.run_all(course, names))
+    except pipeline.PipelineError as err:
+        print(f"error: {err}\n(full log: {course / 'pipeline.log'})", file=sys.stderr)
+        return 1
+    print(f"{args.command}: done in {time.perf_counter() - start:.0f} s ({course})")
+    return 0

@@ -1,0 +1,30 @@
+"""nbgrader configuration for the course.
+
+`python -m autograder` copies this file into the course directory (default `_course/`)
+and runs nbgrader there, so instructors who call `nbgrader ...` by hand in that
+directory get the same settings.
+"""
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "ai-computing-systems"
+# Never ship the notebook sources (they hold the solutions) or caches to students.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "*.src.py", ".jupyter_cache"]
+
+# nbgrader's default is 30 s a cell; TensorFlow's import alone takes several seconds
+# and full-size experiments take minutes. The CLI overrides this per assignment from
+# the notebook's `course.timeout` metadata (see notebook_source.py).
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = "python3"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# A student who deletes a test cell must not silently lose (or dodge) it.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback must not show hidden tests, neither in the cell nor in tracebacks.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
