@@ -48,7 +48,7 @@ def assert_close(actual, expected, name: str = "result", *, rtol: float = 1e-5, 
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise CheckFailed(
             f"{name} differs from the reference at {int(bad.sum())} of {bad.size} positions.\n"
-            f"  first at index {idx}: got {a[idx]!r}, expected {e[idx]!r}\n"
+            f"  first at index {idx}: got {a[idx].item()!r}, expected {e[idx].item()!r}\n"
             f"  largest absolute error {err.max():.3g} (tolerance: atol={atol:g}, rtol={rtol:g})")
 
 
@@ -60,7 +60,7 @@ def assert_equal(actual, expected, name: str = "result") -> None:
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise CheckFailed(f"{name} differs at {int(bad.sum())} of {bad.size} positions; "
-                          f"first at index {idx}: got {actual[idx]!r}, expected {expected[idx]!r}")
+                          f"first at index {idx}: got {actual[idx].item()!r}, expected {expected[idx].item()!r}")
 
 
 def passed(what: str) -> None:

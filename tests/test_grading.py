@@ -1,0 +1,103 @@
+"""Every assignment, graded for real by nbgrader (one shared run per assignment)."""
+from __future__ import annotations
+
+import csv
+import json
+
+import nbformat
+
+from autograder import leaks, pipeline
+
+
+def grade_cells(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def test_instructor_notebook_scores_full_marks(graded):
+    cells = graded.scores["sample_solution"]
+    assert set(cells) == set(grade_cells(graded.source)), "every test cell was graded"
+    short = {k: v for k, v in cells.items() if v[0] != v[1]}
+    assert not short, f"{graded.name}: instructor solution lost points in {short}"
+
+
+def test_instructor_notebook_runs_without_errors(graded):
+    nb = nbformat.read(graded.course / "autograded" / "sample_solution" / graded.name
+                       / f"{graded.name}.ipynb", as_version=4)
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"{graded.name}: cells raised while grading the solution: {errors}"
+
+
+def test_untouched_stub_scores_zero_on_every_cell(graded):
+    cells = graded.scores["sample_stub"]
+    assert cells and set(cells) == set(grade_cells(graded.source))
+    scored = {k: v for k, v in cells.items() if v[0] != 0}
+    assert not scored, f"{graded.name}: a test cell passes on the empty stub (it checks nothing): {scored}"
+    assert all(m > 0 for _, m in cells.values())
+
+
+def test_partly_correct_submission_gets_exact_partial_score(graded):
+    filled = set(graded.source.metadata["course"]["partial_sample"])
+    assert filled, f"{graded.name}: the [config] line must name a partial= set"
+    cells = graded.scores["sample_partial"]
+    for gid, cell in grade_cells(graded.source).items():
+        needs = set(cell.metadata["course"]["needs"])
+        score, max_score = cells[gid]
+        expected = max_score if needs <= filled else 0.0
+        assert score == expected, f"{graded.name}: {gid} scored {score}, expected {expected} (needs {needs})"
+    total = sum(s for s, _ in cells.values())
+    assert total == pipeline.expected_partial_score(graded.source)
+    assert 0 < total < sum(m for _, m in cells.values())
+
+
+def test_release_contains_no_solution_or_hidden_test(graded):
+    secrets = leaks.secret_lines(graded.source)
+    assert secrets, "the leak check found no solution or hidden lines to look for"
+    # The check works: the instructor source does contain them.
+    assert leaks.find_leaks(graded.course / "source" / graded.name, secrets)
+    for place in [graded.course / "release" / graded.name,
+                  graded.course / "downloads" / f"{graded.name}.zip",
+                  graded.course / "downloads" / f"{graded.name}.ipynb"]:
+        found = leaks.find_leaks(place, secrets)
+        assert not found, f"solution/hidden text in the student release: {found[:3]}"
+    released = nbformat.read(graded.course / "release" / graded.name / f"{graded.name}.ipynb", 4)
+    assert "BEGIN SOLUTION" not in nbformat.writes(released)
+    assert "HIDDEN TESTS" not in nbformat.writes(released)
+    assert not list((graded.course / "release" / graded.name).rglob("*.src.py"))
+
+
+def test_feedback_exists_and_hides_hidden_tests(graded):
+    hidden = leaks.secret_lines(graded.source, kinds=("hidden",))
+    assert hidden, "every assignment has hidden tests"
+    autograded = graded.course / "autograded" / "sample_solution" / graded.name
+    assert leaks.find_leaks(autograded, hidden), "the leak check must see hidden tests in autograded/"
+    for student in pipeline.SAMPLES:
+        page = graded.course / "feedback" / student / graded.name / f"{graded.name}.html"
+        assert page.is_file(), f"no feedback for {student}"
+        found = leaks.find_leaks(page, hidden)
+        assert not found, f"hidden tests in {student}'s feedback: {found[:3]}"
+        text = leaks.as_text(page.read_text(encoding="utf-8"))
+        assert "BEGIN HIDDEN TESTS" not in text
+    stub = leaks.as_text((graded.course / "feedback" / "sample_stub" / graded.name
+                          / f"{graded.name}.html").read_text(encoding="utf-8"))
+    assert "NotImplementedError" in stub, "the stub's feedback says why it scored 0"
+
+
+def test_grades_csv_and_scores(graded):
+    rows = list(csv.DictReader(open(graded.csv, newline="")))
+    ours = {r["student_id"]: r for r in rows if r["assignment"] == graded.name}
+    assert set(ours) == set(pipeline.SAMPLES)
+    max_score = sum(m for _, m in graded.scores["sample_solution"].values())
+    assert float(ours["sample_solution"]["score"]) == max_score
+    assert float(ours["sample_stub"]["score"]) == 0
+    assert float(ours["sample_partial"]["score"]) == pipeline.expected_partial_score(graded.source)
+    assert json.loads((graded.course / "scores.json").read_text())[graded.name] is not None
+
+
+def test_regrading_gives_the_same_grades_and_keeps_submissions(graded):
+    before = pipeline.tree_digest(graded.course / "submitted")
+    pipeline.autograde(graded.course, [graded.name], students=["sample_partial"])
+    assert pipeline.tree_digest(graded.course / "submitted") == before, "grading changed a submission"
+    again = pipeline.cell_scores(graded.course, graded.name)
+    assert again == graded.scores
