@@ -19,6 +19,7 @@ venv: $(STAMP)
 
 # 1. Set everything up and run the course: release, grade the sample submissions, build the site.
 course: venv
+	bash tools/ensure_apt_packages.sh bwrap=bubblewrap
 	$(PY) -m autograder all
 	$(VENV)/bin/jupyter-book build .
 	@echo
@@ -29,12 +30,14 @@ course: venv
 
 # 2. The whole test suite (notebooks run in quick mode).
 test: venv
+	bash tools/ensure_apt_packages.sh bwrap=bubblewrap /usr/bin/chromium=chromium
 	COURSE_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadgroup
 
 release: venv
 	$(PY) -m autograder release
 
 grade: venv
+	bash tools/ensure_apt_packages.sh bwrap=bubblewrap
 	$(PY) -m autograder all
 
 site: venv
