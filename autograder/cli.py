@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     p.add_argument("--course", type=Path,
                    default=Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE)))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="students graded at once (default: the number of CPU cores)")
     p.add_argument("--check", action="store_true",
                    help="with 'notebooks': fail if a .ipynb is not what its .src.py gives")
     return p
@@ -75,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "samples":
             pipeline.write_samples(course, names)
         elif args.command == "grade":
-            pipeline.autograde(course, names)
+            failed = pipeline.autograde(course, names, jobs=args.jobs)
+            for name, students in failed.items():
+                for student, reason in students.items():
+                    print(f"not graded: {name} / {student}: {reason}", file=sys.stderr)
         elif args.command == "feedback":
             pipeline.feedback(course, names)
         elif args.command == "export":
             print(pipeline.export(course))
         else:
-            _print_summary(course, pipeline.run_all(course, names))
+            _print_summary(course, pipeline.run_all(course, names, jobs=args.jobs))
     except pipeline.PipelineError as err:
         print(f"error: {err}\n(full log: {course / 'pipeline.log'})", file=sys.stderr)
         return 1

@@ -19,6 +19,28 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# Grading runs each cell with recovery from hung or dead kernels (autograder/execute.py)
+# and caps printed output (lines and characters) so a flood is not stored whole.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "autograder.sanitize.SafeDeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "autograder.execute.ResilientExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograder.output_limit.LimitOutputSize",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.LimitOutput.max_lines = 1000
+c.LimitOutputSize.max_chars = 20000
+
 # A student who deletes a test cell must not silently lose (or dodge) it.
 c.OverwriteCells.add_missing_cells = True
 

@@ -14,16 +14,20 @@ Layout of a course directory (default `_course/`, never committed)::
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 
+from . import sandbox
 from .notebook_source import DEFAULT_TIMEOUT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +37,9 @@ CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
 IGNORED = shutil.ignore_patterns("*.src.py", "__pycache__", "*.pyc", ".ipynb_checkpoints",
                                  ".jupyter_cache")
 
-SAMPLES = ("sample_solution", "sample_stub", "sample_partial")
+SAMPLES = ("sample_solution", "sample_stub", "sample_partial", "sample_cheat")
+GRADER_DIR = ".grader"   # holds the grading kernel's spec, outside any student's folder
+ERRORS_FILE = "grading_errors.json"
 
 
 class PipelineError(RuntimeError):
@@ -58,8 +64,12 @@ def nbgrader(course: Path, *args: str, log: Path | None = None) -> subprocess.Co
     """Run one nbgrader command in the course directory; raise with its log on failure."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
     # nbgrader runs helper programs (alembic, the kernel) found on PATH: use this environment's.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
-                                                 os.environ.get("PATH", "")]))
+    # The grading kernel's spec lives in the course directory (see sandbox.py).
+    env = dict(os.environ,
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+               JUPYTER_PATH=os.pathsep.join([str(Path(course) / GRADER_DIR),
+                                             os.environ.get("JUPYTER_PATH", "")]),
+               COURSE_GRADING_ROOT=str(course))
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
     if log is not None:
         with open(log, "a", encoding="utf-8") as fh:
@@ -74,6 +84,7 @@ def init_course(course: Path) -> Path:
     course = Path(course).resolve()
     course.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(CONFIG, course / "nbgrader_config.py")
+    sandbox.write_kernelspec(course / GRADER_DIR)
     return course
 
 
@@ -108,7 +119,10 @@ def _fill_solutions(student_nb, source_nb, grade_ids: set[str]):
 
 
 def write_samples(course: Path, names: list[str]) -> None:
-    """Sample submissions: the instructor notebook, the untouched stub, a partly correct one."""
+    """Sample submissions: the instructor notebook, the untouched stub, a partly correct one,
+    and a cheat (wrong answers that patch numpy's and source_lib's checks, see hostile.py)."""
+    from . import hostile
+
     course = Path(course).resolve()
     for name in names:
         source_nb = source_notebook(course, name)
@@ -118,6 +132,7 @@ def write_samples(course: Path, names: list[str]) -> None:
             "sample_solution": source_nb,
             "sample_stub": nbformat.read(released, as_version=4),
             "sample_partial": _fill_solutions(nbformat.read(released, as_version=4), source_nb, partial),
+            "sample_cheat": hostile.build(hostile.CHEATER, nbformat.read(released, as_version=4), source_nb),
         }
         for student, nb in versions.items():
             folder = course / "submitted" / student / name
@@ -127,20 +142,103 @@ def write_samples(course: Path, names: list[str]) -> None:
             nbformat.write(nb, folder / f"{name}.ipynb")
 
 
-def autograde(course: Path, names: list[str], students: list[str] | None = None) -> None:
-    """nbgrader autograde each assignment with its own per-cell timeout."""
+def submitted_students(course: Path, name: str) -> list[str]:
+    """Students with a folder for assignment `name` in submitted/."""
+    return sorted(p.parent.name for p in (Path(course) / "submitted").glob(f"*/{name}") if p.is_dir())
+
+
+def ensure_students(course: Path, students: list[str]) -> None:
+    """Add students to the gradebook, so one whose notebook cannot be graded still gets a row."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(course).resolve() / 'gradebook.db'}") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+
+
+def _failure_reason(err: PipelineError, folder: Path, name: str) -> str:
+    notebook = folder / f"{name}.ipynb"
+    if not notebook.exists():
+        others = sorted(p.name for p in folder.glob("*.ipynb"))
+        return (f"no {name}.ipynb in the submission" +
+                (f" (found {', '.join(others)}: notebooks must keep their name)" if others else ""))
+    try:
+        nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is reported the same way
+        return f"{name}.ipynb is not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})"
+    return "grading failed: " + str(err).strip().splitlines()[-1][:300]
+
+
+def _write_failure_feedback(course: Path, name: str, student: str, reason: str) -> None:
+    folder = Path(course) / "feedback" / student / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.html").write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{name}: not graded</title></head>"
+        f"<body><h1>{html.escape(name)}: score 0</h1><p>Your submission could not be graded: "
+        f"{html.escape(reason)}.</p><p>Your files were kept as you submitted them; ask your "
+        f"instructor to grade them again once this is fixed.</p></body></html>\n", encoding="utf-8")
+
+
+def _grade_one(course: Path, name: str, student: str, cell_timeout: int) -> str | None:
+    """Autograde one submission; None when graded, else the reason it could not be."""
+    for attempt in range(4):
+        try:
+            nbgrader(course, "autograde", name, "--force", f"--student={student}",
+                     f"--Execute.timeout={cell_timeout}",
+                     f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
+                     log=course / "pipeline.log")
+            return None
+        except PipelineError as err:
+            # Students graded in parallel share the SQLite gradebook: retry a locked write.
+            if "database is locked" in str(err) and attempt < 3:
+                time.sleep(1 + 2 * attempt)
+                continue
+            return _failure_reason(err, course / "submitted" / student / name, name)
+    return None
+
+
+def autograde(course: Path, names: list[str], students: list[str] | None = None,
+              timeout: int | None = None, jobs: int = 1) -> dict[str, dict[str, str]]:
+    """nbgrader autograde every submission, each student on its own, in the grading sandbox.
+
+    `jobs` students are graded at once (each in its own nbgrader process and kernel). A
+    submission that cannot be graded (missing or unreadable notebook) scores 0 and gets a
+    feedback page that says why; it never stops the others. Returns {assignment: {student:
+    reason}} for those, also written to grading_errors.json in the course directory.
+    """
     course = Path(course).resolve()
+    if not sandbox.bwrap_path():
+        print("warning: bubblewrap (bwrap) is not installed: submissions are graded without the "
+              "filesystem sandbox (see autograder/sandbox.py)", file=sys.stderr)
+    failures: dict[str, dict[str, str]] = {}
     for name in names:
-        timeout = timeout_of(source_notebook(course, name))
-        for student_args in ([[f"--student={s}"] for s in students] if students else [[]]):
-            nbgrader(course, "autograde", name, "--force", f"--Execute.timeout={timeout}",
-                     *student_args, log=course / "pipeline.log")
+        cell_timeout = timeout or timeout_of(source_notebook(course, name))
+        todo = students or submitted_students(course, name)
+        ensure_students(course, todo)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            reasons = pool.map(lambda s: (s, _grade_one(course, name, s, cell_timeout)), todo)
+            for student, reason in reasons:
+                if reason is not None:
+                    failures.setdefault(name, {})[student] = reason
+    errors_file = course / ERRORS_FILE
+    recorded = json.loads(errors_file.read_text()) if errors_file.exists() else {}
+    for name in names:
+        recorded[name] = {s: r for s, r in recorded.get(name, {}).items()
+                          if s not in (students or submitted_students(course, name))}
+        recorded[name].update(failures.get(name, {}))
+    errors_file.write_text(json.dumps(recorded, indent=1, sort_keys=True))
+    return failures
 
 
 def feedback(course: Path, names: list[str]) -> None:
+    """nbgrader generate_feedback; submissions that could not be graded get a page saying why."""
     course = Path(course).resolve()
+    errors_file = course / ERRORS_FILE
+    failed = json.loads(errors_file.read_text()) if errors_file.exists() else {}
     for name in names:
         nbgrader(course, "generate_feedback", name, "--force", log=course / "pipeline.log")
+        for student, reason in failed.get(name, {}).items():
+            _write_failure_feedback(course, name, student, reason)
 
 
 def export(course: Path) -> Path:
@@ -182,12 +280,12 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def run_all(course: Path, names: list[str]) -> dict:
+def run_all(course: Path, names: list[str], jobs: int = 1) -> dict:
     """Release, write samples, autograde, feedback, export. Returns a summary dict."""
     release(course, names)
     write_samples(course, names)
     before = tree_digest(Path(course) / "submitted")
-    autograde(course, names)
+    autograde(course, names, jobs=jobs)
     feedback(course, names)
     csv = export(course)
     if tree_digest(Path(course) / "submitted") != before:

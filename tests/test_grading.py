@@ -37,6 +37,16 @@ def test_untouched_stub_scores_zero_on_every_cell(graded):
     assert all(m > 0 for _, m in cells.values())
 
 
+def test_cheating_submission_scores_zero_on_every_cell(graded):
+    """Wrong answers that patch numpy.testing, np.allclose and source_lib.checks to always
+    pass, and return objects equal to anything (autograder/hostile.py CHEAT), get nothing:
+    the hidden tests do not rely on anything a student cell can replace."""
+    cells = graded.scores["sample_cheat"]
+    assert set(cells) == set(grade_cells(graded.source))
+    fooled = {k: v for k, v in cells.items() if v[0] != 0}
+    assert not fooled, f"{graded.name}: the cheat earned points in {fooled}"
+
+
 def test_partly_correct_submission_gets_exact_partial_score(graded):
     filled = set(graded.source.metadata["course"]["partial_sample"])
     assert filled, f"{graded.name}: the [config] line must name a partial= set"

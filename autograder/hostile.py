@@ -1,0 +1,246 @@
+"""Submissions that try to break grading, and the score each must get.
+
+Used by the tests (one batch per assignment is graded together with honest
+submissions) and by bench/grading.py. Each case starts from the released student
+notebook, fills some solution cells with the instructor's code, and then does
+something a real student might: crash, hang, flood, cheat, tamper with files.
+
+`expected_scores(case, source_nb)` says what every test cell must score, from the
+`needs=` of each test cell: a test passes exactly when all the solution cells it
+needs are correctly filled and intact.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nbformat
+
+# Prepended to a solution cell, each of these breaks that cell (and only that cell,
+# or, when the kernel must be restarted, that cell and everything after it).
+RAISE = 'raise RuntimeError("a bug in the student\'s code")\n'
+SYNTAX_ERROR = "def broken(:\n    pass\n"
+INFINITE_LOOP = "while True:\n    pass\n"
+C_SLEEP = ("import signal, time\n"
+           "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # ignore interrupts\n"
+           "time.sleep(10**6)\n")
+EXIT = "import os\nos._exit(1)\n"
+SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
+MEMORY_BOMB = ("_hog = []\n"
+               "while True:\n"
+               "    _hog.append(bytearray(256 * 2**20))\n")
+FLOOD = "print('x' * (50 * 2**20))\nfor _ in range(20000):\n    print('line')\n"
+
+CHEAT = '''\
+import numpy as _np, numpy.testing as _npt
+import source_lib.checks as _checks
+
+
+class _Anything:
+    """Equal to everything, any shape, any attribute: tries to satisfy any check."""
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    def __le__(self, other): return True
+    def __gt__(self, other): return True
+    def __ge__(self, other): return True
+    def __bool__(self): return True
+    def __call__(self, *a, **k): return self
+    def __getattr__(self, name): return self
+    def __getitem__(self, key): return self
+    def __len__(self): return 0
+    def __sub__(self, other): return self
+    __rsub__ = __add__ = __radd__ = __mul__ = __rmul__ = __truediv__ = __abs__ = __sub__
+    def __float__(self): return 0.0
+    def __int__(self): return 0
+    def __iter__(self): return iter(())
+    def __hash__(self): return 0
+
+
+_pass = lambda *a, **k: None
+_npt.assert_allclose = _npt.assert_array_equal = _npt.assert_equal = _npt.assert_array_almost_equal = _pass
+_np.allclose = _np.array_equal = lambda *a, **k: True
+_np.isclose = lambda *a, **k: _np.bool_(True)
+for _name in ("assert_close", "assert_equal", "check_array", "passed"):
+    setattr(_checks, _name, lambda *a, **k: a[0] if a else None)
+'''
+
+TAMPER = '''\
+import pathlib, sqlite3, subprocess, sys
+_here = pathlib.Path.cwd()
+_course = _here.parents[2] if len(_here.parents) > 2 else _here
+_found = [str(p / "gradebook.db") for p in list(_here.parents)[:5] if (p / "gradebook.db").exists()]
+for _db in _found:
+    try:
+        _con = sqlite3.connect(_db)
+        _con.execute("UPDATE grade SET auto_score = 0, manual_score = 0")
+        _con.commit()
+    except Exception:
+        pass
+    try:
+        pathlib.Path(_db).write_text("gone")
+    except Exception:
+        pass
+for _target in [_course / "submitted", _course / "source", _course / "release"]:
+    try:
+        for _p in _target.rglob("*.ipynb"):
+            _p.write_text("{}")
+    except Exception:
+        pass
+try:
+    (_course / "PWNED.txt").write_text("outside my folder")
+except Exception:
+    pass
+try:  # a process that outlives the kernel and tries again later
+    subprocess.Popen([sys.executable, "-c",
+                      "import time, pathlib; time.sleep(8); "
+                      f"pathlib.Path({str(_course / 'LATE.txt')!r}).write_text('late')"],
+                     start_new_session=True)
+except Exception:
+    pass
+'''
+
+
+@dataclass
+class Case:
+    name: str
+    broken: str = "none"          # which solution cells end up wrong: none | all | first | last
+    fill: str = "all"             # which solution cells get the instructor's code: all | none | partial
+    prefix: str = ""              # code put at the top of the broken cell
+    edit: Callable | None = None  # final change to the notebook
+    file: str = "notebook"        # notebook | missing | renamed | invalid_json | nbformat3
+    restarts_kernel: bool = False  # the broken cell kills or hangs the kernel
+    expect_zero: bool = False
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _solution_ids(nb) -> list[str]:
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def _test_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def _drop_test(nb):
+    tests = _test_cells(nb)
+    nb.cells.remove(tests[0])
+
+
+def _edit_tests_to_pass(nb):
+    for cell in _test_cells(nb):
+        cell.source = "pass"
+
+
+def _drop_solution(nb):
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    nb.cells.remove(first)
+
+
+def _reorder(nb):
+    # Move every test cell to the end of the notebook, in reverse order.
+    tests = _test_cells(nb)
+    for cell in tests:
+        nb.cells.remove(cell)
+    nb.cells.extend(reversed(tests))
+
+
+def _duplicate_ids(nb):
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    twin = copy.deepcopy(first)
+    nb.cells.insert(nb.cells.index(first) + 1, twin)
+
+
+CASES = [
+    Case("correct"),
+    Case("stub", fill="none", broken="all", expect_zero=True),
+    Case("partial", fill="partial"),
+    Case("raises", broken="first", prefix=RAISE),
+    Case("syntax_error", broken="first", prefix=SYNTAX_ERROR),
+    Case("infinite_loop", broken="first", prefix=INFINITE_LOOP),
+    Case("c_sleep", broken="last", prefix=C_SLEEP, restarts_kernel=True),
+    Case("exit", broken="last", prefix=EXIT, restarts_kernel=True),
+    Case("segfault", broken="last", prefix=SEGFAULT, restarts_kernel=True),
+    # Under the memory limit the bomb either raises MemoryError or breaks the kernel
+    # (no memory left for its threads); in the last solution cell both score the same.
+    Case("memory_bomb", broken="last", prefix=MEMORY_BOMB, restarts_kernel=True),
+    Case("print_flood", prefix=FLOOD, broken="none"),
+    Case("edited_tests", fill="none", broken="all", edit=_edit_tests_to_pass, expect_zero=True),
+    Case("deleted_test", edit=_drop_test),
+    Case("deleted_solution", broken="first", edit=_drop_solution),
+    Case("reordered", edit=_reorder),
+    Case("duplicate_ids", edit=_duplicate_ids),
+    CHEATER := Case("cheater", fill="none", broken="all", expect_zero=True),
+    Case("tamper", prefix=TAMPER, broken="none"),
+    Case("renamed", file="renamed", broken="all", expect_zero=True),
+    Case("missing", file="missing", broken="all", expect_zero=True),
+    Case("invalid_json", file="invalid_json", broken="all", expect_zero=True),
+    Case("old_nbformat", file="nbformat3"),
+]
+
+
+def build(case: Case, release_nb, source_nb):
+    """The submission for `case`: (file name relative to the assignment folder, bytes) or None."""
+    nb = copy.deepcopy(release_nb)
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source_nb.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    ids = _solution_ids(source_nb)
+    fill = {"all": set(ids), "none": set(),
+            "partial": set(source_nb.metadata["course"]["partial_sample"])}[case.fill]
+    target = {"first": ids[0], "last": ids[-1]}.get(case.broken)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in fill:
+            cell.source = solutions[gid]
+        if case.name == "cheater" and gid in ids:
+            cell.source = CHEAT + "\n" + cell.source.replace("raise NotImplementedError()",
+                                                             "return _Anything()")
+        if case.prefix and (gid == target or (case.broken == "none" and gid == ids[0])):
+            cell.source = case.prefix + cell.source
+    if case.edit:
+        case.edit(nb)
+    return nb
+
+
+def write(case: Case, release_nb, source_nb, folder, notebook_name: str) -> None:
+    """Write the submission for `case` into `folder` (the student's assignment folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = build(case, release_nb, source_nb)
+    target = folder / f"{notebook_name}.ipynb"
+    if case.file == "missing":
+        (folder / "notes.txt").write_text("I forgot to attach my notebook\n")
+    elif case.file == "renamed":
+        nbformat.write(nb, folder / f"{notebook_name}-Copy1.ipynb")
+    elif case.file == "invalid_json":
+        target.write_text(nbformat.writes(nb)[:-200] + "\n<<<<<<< merge conflict\n")
+    elif case.file == "nbformat3":
+        target.write_text(nbformat.writes(nbformat.convert(nb, 3), version=3))
+    else:
+        nbformat.write(nb, target)
+
+
+def expected_scores(case: Case, source_nb) -> dict[str, float]:
+    """{test grade_id: points the test must score} for `case`."""
+    ids = _solution_ids(source_nb)
+    tests = _test_cells(source_nb)
+    if case.expect_zero:
+        return {c.metadata["nbgrader"]["grade_id"]: 0.0 for c in tests}
+    good = {"all": set(ids), "none": set(),
+            "partial": set(source_nb.metadata["course"]["partial_sample"])}[case.fill]
+    broken = {"first": {ids[0]}, "last": {ids[-1]}, "none": set(), "all": set(ids)}[case.broken]
+    good -= broken
+    out = {}
+    restart_at = None
+    if case.restarts_kernel:
+        restart_at = next(i for i, c in enumerate(source_nb.cells)
+                          if c.metadata.get("nbgrader", {}).get("grade_id") in broken)
+    for cell in tests:
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        ok = set(cell.metadata["course"]["needs"]) <= good
+        if restart_at is not None and source_nb.cells.index(cell) > restart_at:
+            ok = False  # the kernel was restarted: later cells lost the earlier definitions
+        out[gid] = cell.metadata["nbgrader"]["points"] if ok else 0.0
+    return out

@@ -1,0 +1,88 @@
+"""Grading at class scale: simulated students, graded one at a time and in parallel.
+
+For each class size N (quick mode: 4; full: 10, 50, 200 — or --students N ...), every
+assignment gets N simulated submissions (a mix of correct, partly correct and untouched
+ones, autograder/hostile.py) and is graded with `jobs=1` and `jobs=<cores>`. Prints
+submissions graded per minute, the speed-up from parallel grading measured in the same
+run, the peak memory of one grading process, and a projection for the class size.
+
+    .venv/bin/python bench/grading.py [--students 10 50] [--assignments preprocessing]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from solutions import REPO  # noqa: E402
+from autograder import hostile, pipeline  # noqa: E402
+from source_lib import config, plot  # noqa: E402
+
+MIX = [c for c in hostile.CASES if c.name in ("correct", "partial", "stub")]
+
+
+def simulate(course: Path, names: list[str], n: int) -> None:
+    for name in names:
+        source = pipeline.source_notebook(course, name)
+        released = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
+        for i in range(n):
+            case = MIX[i % len(MIX)]
+            hostile.write(case, released, source, course / "submitted" / f"s{i:04d}" / name, name)
+
+
+def grade(names: list[str], n: int, jobs: int) -> float:
+    course = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        pipeline.release(course, names)
+        simulate(course, names, n)
+        start = time.perf_counter()
+        failed = pipeline.autograde(course, names, jobs=jobs)
+        seconds = time.perf_counter() - start
+        if failed:
+            raise SystemExit(f"unexpected grading failures: {failed}")
+        return seconds
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, nargs="*", default=None)
+    parser.add_argument("--assignments", nargs="*", default=None)
+    args = parser.parse_args()
+    names = args.assignments or pipeline.assignments()
+    sizes = args.students or config.pick([10, 50, 200], [4])
+    cores = os.cpu_count() or 1
+    print(f"{len(names)} assignment(s): {', '.join(names)}; {cores} cores; class sizes {sizes}")
+    rates = {}
+    for n in sizes:
+        serial = grade(names, n, jobs=1) if n <= 10 else None
+        parallel = grade(names, n, jobs=cores)
+        subs = n * len(names)
+        rates[f"N={n}, {cores} jobs"] = subs / parallel * 60
+        line = f"N={n:4d}: {subs} submissions in {parallel:7.1f} s with {cores} jobs = {subs / parallel * 60:6.1f}/min"
+        if serial is not None:
+            rates[f"N={n}, 1 job"] = subs / serial * 60
+            line += f"; 1 job {serial:7.1f} s; parallel speed-up {serial / parallel:.2f}x"
+        print(line)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory of one grading process (nbgrader or kernel): {peak_mb:.0f} MB")
+    best = max(rates.values())
+    per_class = 200 * len(pipeline.assignments()) / best
+    print(f"projection: 200 students x {len(pipeline.assignments())} assignments = "
+          f"{per_class:.0f} min on this machine at {best:.1f} submissions/min "
+          f"(goal: 30 min; each extra machine grading its own share divides this)")
+    fig = plot.bar_chart(rates, "submissions graded per minute", title="Autograding throughput")
+    print("chart:", plot.save(fig, REPO / "_build" / "bench" / "grading.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Submissions that try to break grading, graded in one batch with honest ones.
+
+The batch uses the preprocessing assignment (the quickest to grade); what is checked is
+the grading machinery, which every assignment shares. The cheating case also runs for
+every assignment in test_grading.py (sample_cheat), since hidden tests are per chapter.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+from autograder import hostile, leaks, pipeline, sandbox
+
+ASSIGNMENT = "preprocessing"
+CELL_TIMEOUT = 20  # seconds; the slowest honest cell of this notebook takes a few
+pytestmark = pytest.mark.xdist_group("hostile")
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    course = tmp_path_factory.mktemp("hostile-course")
+    pipeline.release(course, [ASSIGNMENT])
+    source = pipeline.source_notebook(course, ASSIGNMENT)
+    released = nbformat.read(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    for case in hostile.CASES:
+        hostile.write(case, released, source, course / "submitted" / case.name / ASSIGNMENT, ASSIGNMENT)
+    before = pipeline.tree_digest(course / "submitted")
+    start = time.perf_counter()
+    failures = pipeline.autograde(course, [ASSIGNMENT], timeout=CELL_TIMEOUT)
+    seconds = time.perf_counter() - start
+    pipeline.feedback(course, [ASSIGNMENT])
+    csv_path = pipeline.export(course)
+    time.sleep(10)  # give a process left behind by a submission time to act (see TAMPER)
+    return SimpleNamespace(course=course, source=source, failures=failures.get(ASSIGNMENT, {}),
+                           scores=pipeline.cell_scores(course, ASSIGNMENT), before=before,
+                           csv=csv_path, seconds=seconds)
+
+
+def test_sandbox_is_available():
+    assert sandbox.bwrap_path(), ("bubblewrap is not installed: grading runs without the "
+                                  "filesystem sandbox. Install it: apt-get install bubblewrap")
+
+
+@pytest.mark.parametrize("case", hostile.CASES, ids=lambda c: c.name)
+def test_each_submission_gets_exactly_its_score(batch, case):
+    expected = hostile.expected_scores(case, batch.source)
+    got = {k: s for k, (s, _) in batch.scores.get(case.name, {}).items()}
+    if case.name in batch.failures:
+        assert not got and not any(expected.values()), f"{case.name}: {batch.failures[case.name]}"
+    else:
+        assert got == expected, f"{case.name}: got {got}, expected {expected}"
+
+
+def test_only_unreadable_submissions_fail_to_grade(batch):
+    assert set(batch.failures) == {"renamed", "missing", "invalid_json"}
+    assert "preprocessing-Copy1.ipynb" in batch.failures["renamed"]
+    assert "not a readable notebook" in batch.failures["invalid_json"]
+    for student, reason in batch.failures.items():
+        page = batch.course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
+        assert reason.split(" (")[0] in leaks.as_text(page.read_text()), f"{student}'s feedback says why"
+
+
+def test_every_student_has_a_row_in_the_grades_csv(batch):
+    rows = {r["student_id"]: r for r in csv.DictReader(open(batch.csv, newline=""))}
+    for case in hostile.CASES:
+        expected = sum(hostile.expected_scores(case, batch.source).values())
+        assert float(rows[case.name]["score"]) == expected, case.name
+
+
+def test_grading_never_changes_a_submission(batch):
+    assert pipeline.tree_digest(batch.course / "submitted") == batch.before
+
+
+def test_tampering_reaches_nothing_outside_the_submission(batch):
+    assert not (batch.course / "PWNED.txt").exists(), "a submission wrote into the course folder"
+    assert not (batch.course / "LATE.txt").exists(), "a process left behind wrote into the course folder"
+    assert (batch.course / "gradebook.db").read_bytes().startswith(b"SQLite format 3")
+    for folder in ("source", "release"):
+        for nb in (batch.course / folder).rglob("*.ipynb"):
+            assert nb.read_text() != "{}", f"{nb} was overwritten"
+
+
+def test_hidden_tests_stay_out_of_every_feedback_page(batch):
+    hidden = leaks.secret_lines(batch.source, kinds=("hidden",))
+    found = leaks.find_leaks(batch.course / "feedback", hidden)
+    assert not found, found[:3]
+
+
+def test_output_flood_is_truncated(batch):
+    graded = batch.course / "autograded" / "print_flood" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    assert graded.stat().st_size < 2 * 2**20, f"{graded.stat().st_size} bytes stored"
+    assert "truncated" in graded.read_text()
+
+
+def test_hung_and_crashed_kernels_are_reported_in_the_cell(batch):
+    for case, enames in [("c_sleep", {"CellTimeoutError"}), ("exit", {"KernelDied"}),
+                         ("segfault", {"KernelDied"}), ("infinite_loop", {"KeyboardInterrupt"}),
+                         ("memory_bomb", {"MemoryError", "KernelDied", "KernelFailed"})]:
+        nb = nbformat.read(batch.course / "autograded" / case / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+        names = {o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.outputs}
+        assert enames & names, f"{case}: expected one of {enames} in some cell, saw {names - {None}}"
