@@ -13,8 +13,6 @@ Goals: cached rebuild under 60 s, cold build under 10 min.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,29 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from solutions import REPO  # noqa: E402
-from autograder import pipeline  # noqa: E402
+from autograder import book, pipeline  # noqa: E402
 from source_lib import plot  # noqa: E402
 
-BOOK_FILES = ["index.md", "_config.yml", "_toc.yml", "book"]
 GOALS = {"cold build": 600.0, "cached rebuild": 60.0}
-
-
-def copy_book(target: Path) -> Path:
-    for name in BOOK_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        else:
-            shutil.copy2(src, target / name)
-    return target
 
 
 def build(folder: Path, *extra: str) -> float:
     """Seconds one `jupyter-book build` of `folder` takes; raise with its log if it fails."""
-    jb = Path(sys.executable).parent / "jupyter-book"
-    env = dict(os.environ, PATH=os.pathsep.join([str(jb.parent), os.environ.get("PATH", "")]))
     start = time.perf_counter()
-    proc = subprocess.run([str(jb), "build", *extra, str(folder)], capture_output=True, text=True, env=env)
+    proc = book.jupyter_book(folder, *extra)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"jupyter-book build {' '.join(extra)} failed (exit {proc.returncode}):\n"
@@ -55,7 +40,7 @@ def build(folder: Path, *extra: str) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-book-") as tmp:
-        folder = copy_book(Path(tmp))
+        folder = book.copy_book(Path(tmp))
         names = pipeline.assignments()
         pipeline.release(folder / "_course", names)
         times = {"cold build": build(folder, "--all"), "cached rebuild": build(folder)}

@@ -10,9 +10,7 @@ New assignments are picked up automatically from notebooks/<a>/<a>.ipynb.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,11 +18,10 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from autograder import pipeline
+from autograder import book, pipeline
 
 REPO = pipeline.REPO
 ASSIGNMENTS = pipeline.assignments()
-BOOK_FILES = ["_config.yml", "_toc.yml", "index.md", "book"]
 
 os.environ.setdefault("COURSE_QUICK", "1")
 
@@ -46,25 +43,11 @@ def graded(request, tmp_path_factory):
 
 
 def jupyter_book_build(folder: Path, out: Path) -> subprocess.CompletedProcess:
-    """The strict build used in tests: every warning (broken reference, missing file,
-    failing notebook) is an error, and all of them are reported."""
-    jb = Path(sys.executable).parent / "jupyter-book"
-    env = dict(os.environ, PATH=os.pathsep.join([str(jb.parent), os.environ.get("PATH", "")]))
-    return subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going",
-                           "--path-output", str(out), str(folder)],
-                          capture_output=True, text=True, env=env)
+    """The strict build used in tests (broken references, missing files, failing pages fail)."""
+    return book.jupyter_book(folder, *book.STRICT, "--path-output", str(out))
 
 
-def copy_book(target: Path) -> Path:
-    """A copy of the book's sources, so a test build never touches the repository."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in BOOK_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        else:
-            shutil.copy2(src, target / name)
-    return target
+copy_book = book.copy_book
 
 
 @pytest.fixture(scope="session")
