@@ -35,12 +35,20 @@ def _lines_by_region(nb) -> dict[str, set[str]]:
     return groups
 
 
-def secret_lines(nb, kinds=("solution", "hidden")) -> set[str]:
-    """Lines only found inside the given kinds of regions of the instructor notebook `nb`."""
+def public_lines(notebooks) -> set[str]:
+    """Lines that stand outside every solution and hidden region of these notebooks."""
+    return set().union(*(_lines_by_region(nb)["outside"] for nb in notebooks))
+
+
+def secret_lines(nb, kinds=("solution", "hidden"), public: set[str] = frozenset()) -> set[str]:
+    """Lines only found inside the given kinds of regions of the instructor notebook `nb`
+    (and not among the `public` lines, e.g. another chapter's visible tests)."""
     groups = _lines_by_region(nb)
     secrets = set().union(*(groups[k] for k in kinds))
-    elsewhere = set().union(*(v for k, v in groups.items() if k not in kinds))
-    return {s for s in secrets - elsewhere if len(s) >= MIN_LENGTH and not s.startswith("#")}
+    elsewhere = set().union(*(v for k, v in groups.items() if k not in kinds)) | set(public)
+    candidates = {s for s in secrets - elsewhere if len(s) >= MIN_LENGTH and not s.startswith("#")}
+    # Leaks are found by substring, so a secret inside a longer public line is not one.
+    return {s for s in candidates if not any(s in line for line in public)}
 
 
 def as_text(raw: str) -> str:

@@ -50,7 +50,11 @@ def test_each_chapter_links_its_student_download(built_book, name):
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_no_solution_or_hidden_test_on_the_site(built_book, name):
-    secrets = leaks.secret_lines(instructor_notebook(name))
+    # The site holds every chapter's student notebook: a line that one chapter shows on
+    # purpose (a visible test) is not a leak when it also appears in another's hidden tests.
+    public = leaks.public_lines(instructor_notebook(a) for a in ASSIGNMENTS)
+    secrets = leaks.secret_lines(instructor_notebook(name), public=public)
+    assert secrets
     found = leaks.find_leaks(built_book.html, secrets)
     assert not found, f"solution or hidden-test text on the site: {found[:3]}"
     assert not (built_book.html / "_sources").exists(), "page sources must not be published"
