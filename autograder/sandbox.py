@@ -9,7 +9,7 @@ submission. Before it does, it
 * if bubblewrap (`bwrap`) is installed, runs the kernel in a sandbox where the whole
   filesystem is read-only, the course directory (gradebook, sources with hidden tests,
   other students' work) is hidden, and only the submission's own folder and a private
-  /tmp are writable. Every process the submission starts dies with the kernel.
+  scratch folder ($TMPDIR) are writable. Every process the submission starts dies with the kernel.
 
 Without bubblewrap the limits still apply, but code can read and write wherever the
 grading user can: `python -m autograder` warns about that. Install it with
@@ -22,10 +22,12 @@ import os
 import resource
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 KERNEL_NAME = "course-grader"
 FILE_SIZE_LIMIT = 256 * 2**20
+SCRATCH = Path(tempfile.gettempdir()) / "course-grader-scratch"
 
 
 def bwrap_path() -> str | None:
@@ -52,14 +54,19 @@ def write_kernelspec(folder: Path) -> Path:
 
 def sandbox_command(kernel: list[str], workdir: Path, hidden: list[Path], connection_file: Path) -> list[str]:
     """bwrap argv: read-only root, `hidden` folders replaced by empty ones, `workdir` writable."""
+    # A private, empty tmpfs for scratch files. It is mounted on a fixed empty folder rather
+    # than on /tmp itself, because the course, its Python environment or both may live in /tmp.
+    SCRATCH.mkdir(exist_ok=True)
     cmd = [bwrap_path(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-           "--tmpfs", "/tmp"]
+           "--tmpfs", str(SCRATCH)]
     for folder in hidden:
         cmd += ["--tmpfs", str(folder)]
     cmd += ["--bind", str(workdir), str(workdir),
             "--ro-bind", str(connection_file), str(connection_file),
             "--unshare-pid", "--die-with-parent",
-            "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib", "--setenv", "IPYTHONDIR", "/tmp/ipython",
+            "--setenv", "TMPDIR", str(SCRATCH),
+            "--setenv", "MPLCONFIGDIR", str(SCRATCH / "matplotlib"),
+            "--setenv", "IPYTHONDIR", str(SCRATCH / "ipython"),
             # Inside the PID namespace the kernel's parent is bwrap's init (pid 1), which
             # ipykernel would read as "parent exited"; --die-with-parent covers that instead.
             "--unsetenv", "JPY_PARENT_PID",
