@@ -40,6 +40,8 @@ IGNORED = shutil.ignore_patterns("*.src.py", "__pycache__", "*.pyc", ".ipynb_che
 SAMPLES = ("sample_solution", "sample_stub", "sample_partial", "sample_cheat")
 GRADER_DIR = ".grader"   # holds the grading kernel's spec, outside any student's folder
 ERRORS_FILE = "grading_errors.json"
+RETRY_SIGNS = ("database is locked", "Address already in use", "Kernel didn't respond",
+               "Kernel died before replying to kernel_info")
 
 
 class PipelineError(RuntimeError):
@@ -189,8 +191,9 @@ def _grade_one(course: Path, name: str, student: str, cell_timeout: int) -> str 
                      log=course / "pipeline.log")
             return None
         except PipelineError as err:
-            # Students graded in parallel share the SQLite gradebook: retry a locked write.
-            if "database is locked" in str(err) and attempt < 3:
+            # Students graded in parallel share the SQLite gradebook and pick kernel ports at
+            # the same time: retry a locked write or a kernel that could not start.
+            if any(sign in str(err) for sign in RETRY_SIGNS) and attempt < 3:
                 time.sleep(1 + 2 * attempt)
                 continue
             return _failure_reason(err, course / "submitted" / student / name, name)
