@@ -74,7 +74,9 @@ def main() -> None:
             line += f"; 1 job {serial:7.1f} s; parallel speed-up {serial / parallel:.2f}x"
         print(line)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak memory of one grading process (nbgrader or kernel): {peak_mb:.0f} MB")
+    # getrusage only sees processes this one waited for: the nbgrader processes, not the
+    # kernels reaped inside the sandbox, so this is a lower bound on the memory grading needs.
+    print(f"peak RSS of one nbgrader process (kernels not counted): {peak_mb:.0f} MB")
     best = max(rates.values())
     per_class = 200 * len(pipeline.assignments()) / best
     print(f"projection: 200 students x {len(pipeline.assignments())} assignments = "
