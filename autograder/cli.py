@@ -53,11 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "notebooks":
         if args.check:
-            stale = [src for src in notebook_source.source_files(pipeline.NOTEBOOKS)
-                     if src.with_name(src.parent.name + ".ipynb").read_text(encoding="utf-8")
-                     != notebook_source.notebook_text(notebook_source.build_notebook(src))]
-            for src in stale:
-                print(f"out of date: {src} (run: python -m autograder notebooks)", file=sys.stderr)
+            stale = notebook_source.stale_notebooks(pipeline.NOTEBOOKS)
+            for target, _ in stale:
+                print(f"out of date: {target} (run: python -m autograder notebooks)", file=sys.stderr)
             return 1 if stale else 0
         for path in notebook_source.write_notebooks(pipeline.NOTEBOOKS):
             print(f"wrote {path}")

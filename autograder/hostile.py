@@ -112,6 +112,7 @@ class Case:
     file: str = "notebook"        # notebook | missing | renamed | invalid_json | nbformat3
     restarts_kernel: bool = False  # the broken cell kills or hangs the kernel
     expect_zero: bool = False
+    cheat: bool = False           # every solution stub returns an object equal to anything (CHEAT)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -154,6 +155,8 @@ def _duplicate_ids(nb):
     nb.cells.insert(nb.cells.index(first) + 1, twin)
 
 
+CHEATER = Case("cheater", fill="none", broken="all", expect_zero=True, cheat=True)
+
 CASES = [
     Case("correct"),
     Case("stub", fill="none", broken="all", expect_zero=True),
@@ -173,7 +176,7 @@ CASES = [
     Case("deleted_solution", broken="first", edit=_drop_solution),
     Case("reordered", edit=_reorder),
     Case("duplicate_ids", edit=_duplicate_ids),
-    CHEATER := Case("cheater", fill="none", broken="all", expect_zero=True),
+    CHEATER,
     Case("tamper", prefix=TAMPER, broken="none"),
     Case("renamed", file="renamed", broken="all", expect_zero=True),
     Case("missing", file="missing", broken="all", expect_zero=True),
@@ -195,7 +198,7 @@ def build(case: Case, release_nb, source_nb):
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in fill:
             cell.source = solutions[gid]
-        if case.name == "cheater" and gid in ids:
+        if case.cheat and gid in ids:
             cell.source = CHEAT + "\n" + cell.source.replace("raise NotImplementedError()",
                                                              "return _Anything()")
         if case.prefix and (gid == target or (case.broken == "none" and gid == ids[0])):

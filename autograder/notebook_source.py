@@ -165,13 +165,20 @@ def source_files(notebooks_dir: Path) -> list[Path]:
                   if p.name == f"{p.parent.name}.src.py")
 
 
-def write_notebooks(notebooks_dir: Path) -> list[Path]:
-    """Regenerate every assignment's ``.ipynb`` from its ``.src.py``; return the paths written."""
-    written = []
+def stale_notebooks(notebooks_dir: Path) -> list[tuple[Path, str]]:
+    """(target .ipynb, text it should have) for every notebook missing or not what its source gives."""
+    stale = []
     for src in source_files(notebooks_dir):
         target = src.with_name(src.parent.name + ".ipynb")
         text = notebook_text(build_notebook(src))
         if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            written.append(target)
-    return written
+            stale.append((target, text))
+    return stale
+
+
+def write_notebooks(notebooks_dir: Path) -> list[Path]:
+    """Regenerate every assignment's ``.ipynb`` from its ``.src.py``; return the paths written."""
+    stale = stale_notebooks(notebooks_dir)
+    for target, text in stale:
+        target.write_text(text, encoding="utf-8")
+    return [target for target, _ in stale]

@@ -214,9 +214,10 @@ def autograde(course: Path, names: list[str], students: list[str] | None = None,
         print("warning: bubblewrap (bwrap) is not installed: submissions are graded without the "
               "filesystem sandbox (see autograder/sandbox.py)", file=sys.stderr)
     failures: dict[str, dict[str, str]] = {}
+    graded: dict[str, list[str]] = {}
     for name in names:
         cell_timeout = timeout or timeout_of(source_notebook(course, name))
-        todo = students or submitted_students(course, name)
+        todo = graded[name] = students or submitted_students(course, name)
         ensure_students(course, todo)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             reasons = pool.map(lambda s: (s, _grade_one(course, name, s, cell_timeout)), todo)
@@ -227,7 +228,7 @@ def autograde(course: Path, names: list[str], students: list[str] | None = None,
     recorded = json.loads(errors_file.read_text()) if errors_file.exists() else {}
     for name in names:
         recorded[name] = {s: r for s, r in recorded.get(name, {}).items()
-                          if s not in (students or submitted_students(course, name))}
+                          if s not in graded[name]}
         recorded[name].update(failures.get(name, {}))
     errors_file.write_text(json.dumps(recorded, indent=1, sort_keys=True))
     return failures
