@@ -7,6 +7,10 @@
     feedback             nbgrader generate_feedback (hidden tests stripped)
     export               nbgrader export -> grades.csv
     all                  release + samples + grade + feedback + export, then a summary
+    cycle                the same through nbgrader's exchange, as a class runs it:
+                         release_assignment, each sample student fetches and submits,
+                         collect, grade, feedback, release_feedback, export, fetch_feedback
+                         (--exchange DIR, default <course>/exchange; see exchange.py)
 
 With no ASSIGNMENT, every folder of notebooks/ is used. The course directory is
 --course DIR, else $COURSE_DIR, else _course/ in the repository.
@@ -26,12 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["notebooks", "release", "samples", "grade", "feedback",
-                                       "export", "all"])
+                                       "export", "all", "cycle"])
     p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     p.add_argument("--course", type=Path,
                    default=Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE)))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="students graded at once (default: the number of CPU cores)")
+    p.add_argument("--exchange", type=Path, default=None,
+                   help="with 'cycle': the exchange folder (default <course>/exchange)")
     p.add_argument("--check", action="store_true",
                    help="with 'notebooks': fail if a .ipynb is not what its .src.py gives")
     return p
@@ -83,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.feedback(course, names)
         elif args.command == "export":
             print(pipeline.export(course))
+        elif args.command == "cycle":
+            from . import exchange
+            result = exchange.run_cycle(course, args.exchange or course / "exchange", names,
+                                        homes=course / "students", jobs=args.jobs)
+            _print_summary(course, result)
+            for student, pages in sorted(result["feedback"].items()):
+                print(f"  {student:<18} fetched feedback: {', '.join(str(p) for p in pages) or 'none'}")
         else:
             _print_summary(course, pipeline.run_all(course, names, jobs=args.jobs))
     except pipeline.PipelineError as err:

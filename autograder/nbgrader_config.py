@@ -4,9 +4,14 @@
 and runs nbgrader there, so instructors who call `nbgrader ...` by hand in that
 directory get the same settings.
 """
+import os
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "ai-computing-systems"
+# nbgrader's exchange (release_assignment, collect, release_feedback); on a JupyterHub the same
+# folder is named in /etc/jupyter/nbgrader_config.py (autograder/jupyterhub/).
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
 # Never ship the notebook sources (they hold the solutions) or caches to students.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "*.src.py", ".jupyter_cache"]

@@ -62,15 +62,17 @@ def timeout_of(nb: nbformat.NotebookNode) -> int:
     return int(nb.metadata.get("course", {}).get("timeout", DEFAULT_TIMEOUT))
 
 
-def nbgrader(course: Path, *args: str, log: Path | None = None) -> subprocess.CompletedProcess:
+def nbgrader(course: Path, *args: str, log: Path | None = None,
+             env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one nbgrader command in the course directory; raise with its log on failure."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
     # nbgrader runs helper programs (alembic, the kernel) found on PATH: use this environment's.
     # The grading kernel's spec lives in the course directory (see sandbox.py).
-    env = dict(os.environ,
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    base = os.environ if env is None else env
+    env = dict(base,
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")]),
                JUPYTER_PATH=os.pathsep.join([str(Path(course) / GRADER_DIR),
-                                             os.environ.get("JUPYTER_PATH", "")]),
+                                             base.get("JUPYTER_PATH", "")]),
                COURSE_GRADING_ROOT=str(course))
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
     if log is not None:
