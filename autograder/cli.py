@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                    default=Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE)))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="students graded at once (default: the number of CPU cores)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="with 'grade': grade only every N-th student starting at the K-th "
+                        "(1-based, sorted by id), to split a class across N machines")
     p.add_argument("--exchange", type=Path, default=None,
                    help="with 'cycle': the exchange folder (default <course>/exchange)")
     p.add_argument("--check", action="store_true",
@@ -81,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "samples":
             pipeline.write_samples(course, names)
         elif args.command == "grade":
-            failed = pipeline.autograde(course, names, jobs=args.jobs)
+            if args.shard:
+                failed = {}
+                for name in names:
+                    shard = pipeline.shard(pipeline.submitted_students(course, name), args.shard)
+                    print(f"{name}: grading {len(shard)} student(s) of shard {args.shard}")
+                    failed.update(pipeline.autograde(course, [name], students=shard, jobs=args.jobs))
+            else:
+                failed = pipeline.autograde(course, names, jobs=args.jobs)
             for name, students in failed.items():
                 for student, reason in students.items():
                     print(f"not graded: {name} / {student}: {reason}", file=sys.stderr)

@@ -151,6 +151,17 @@ def submitted_students(course: Path, name: str) -> list[str]:
     return sorted(p.parent.name for p in (Path(course) / "submitted").glob(f"*/{name}") if p.is_dir())
 
 
+def shard(students: list[str], spec: str) -> list[str]:
+    """The K-th of N slices of a class ("K/N", 1-based): every N-th student from the K-th."""
+    try:
+        k, n = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like K/N (e.g. 2/4), got {spec!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"shard {spec!r}: K must be between 1 and N")
+    return sorted(students)[k - 1::n]
+
+
 def ensure_students(course: Path, students: list[str]) -> None:
     """Add students to the gradebook, so one whose notebook cannot be graded still gets a row."""
     from nbgrader.api import Gradebook

@@ -16,6 +16,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,36 @@ from autograder import hostile, pipeline  # noqa: E402
 from source_lib import config, plot  # noqa: E402
 
 MIX = [c for c in hostile.CASES if c.name in ("correct", "partial", "stub")]
+
+
+class KernelMemory(threading.Thread):
+    """Samples the resident memory of every grading kernel (ipykernel processes, including the
+    sandboxed ones that getrusage cannot see) from /proc, twice a second; keeps each one's peak."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peaks: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    @staticmethod
+    def kernels():
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+                if b"ipykernel" not in cmd or b"bwrap" in cmd.split(b"\0")[0]:
+                    continue
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        yield int(proc.name), int(line.split()[1]) / 1024
+            except OSError:
+                continue
+
+    def run(self):
+        while not self.stop.wait(0.5):
+            for pid, mb in self.kernels():
+                self.peaks[pid] = max(mb, self.peaks.get(pid, 0.0))
 
 
 def simulate(course: Path, names: list[str], n: int) -> None:
@@ -63,6 +94,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"{len(names)} assignment(s): {', '.join(names)}; {cores} cores; class sizes {sizes}")
     rates = {}
+    memory = KernelMemory()
+    memory.start()
     for n in sizes:
         serial = grade(names, n, jobs=1) if n <= 10 else None
         parallel = grade(names, n, jobs=cores)
@@ -73,10 +106,14 @@ def main() -> None:
             rates[f"N={n}, 1 job"] = subs / serial * 60
             line += f"; 1 job {serial:7.1f} s; parallel speed-up {serial / parallel:.2f}x"
         print(line)
+    memory.stop.set()
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    # getrusage only sees processes this one waited for: the nbgrader processes, not the
-    # kernels reaped inside the sandbox, so this is a lower bound on the memory grading needs.
-    print(f"peak RSS of one nbgrader process (kernels not counted): {peak_mb:.0f} MB")
+    print(f"peak RSS of one nbgrader process: {peak_mb:.0f} MB")
+    if memory.peaks:
+        peaks = sorted(memory.peaks.values())
+        print(f"grading kernels seen: {len(peaks)}; peak RSS per kernel: median "
+              f"{peaks[len(peaks) // 2]:.0f} MB, max {peaks[-1]:.0f} MB (sampled from /proc every 0.5 s); "
+              f"{cores} at once need about {cores * (peaks[-1] + peak_mb):.0f} MB")
     best = max(rates.values())
     per_class = 200 * len(pipeline.assignments()) / best
     print(f"projection: 200 students x {len(pipeline.assignments())} assignments = "

@@ -53,8 +53,11 @@ def test_each_student_fetches_only_their_own_feedback_without_hidden_tests(cycle
         score = float(rows[student]["score"])
         assert f"Score: {score:g}" in text or f"Score: {score:.1f}" in text, text[:400]
         assert not leaks.find_leaks(page, hidden)
-    # feedback in the exchange is named by a hash of the submission, not by the student
+    # feedback in the exchange is named by a hash of the submission, not by the student, in a
+    # folder other users may enter but not list; submissions go to a folder they cannot list
     assert all("sample" not in p.name for p in (cycle["exchange"] / "feedback").iterdir())
+    assert (cycle["exchange"] / "feedback").stat().st_mode & 0o007 == 0o001
+    assert (cycle["exchange"] / "inbound").stat().st_mode & 0o004 == 0
 
 
 def test_grading_left_the_students_files_alone(cycle):
@@ -106,3 +109,13 @@ def test_hub_nbgrader_config_names_the_course_and_the_exchange(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ai-computing-systems", str(tmp_path / "ex")]
+
+
+def test_shards_split_a_class_without_overlap_or_loss():
+    students = [f"s{i:03d}" for i in range(10)][::-1]
+    shards = [pipeline.shard(students, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(sum(shards, [])) == sorted(students)
+    assert [len(s) for s in shards] == [4, 3, 3]
+    for bad in ("0/3", "4/3", "x", "1-3"):
+        with pytest.raises(ValueError, match="shard"):
+            pipeline.shard(students, bad)
