@@ -16,7 +16,7 @@
 # 3. Build the layer list of VGG-11/13/16/19 from its configuration and track the shapes,
 #    equations (3.1)–(3.2).
 # 4. Write the forward pass — convolution (3.4), ReLU and max-pooling (3.5), dense (3.6) — and
-#    collect named intermediate activations (style transfer, chapter 4, needs them).
+#    collect named intermediate activations (style transfer, chapter 5, needs them).
 # 5. Turn logits into probabilities and the top-5 classes, equation (3.10).
 #
 # **Conventions.** Activations are NCHW `(N, C, H, W)` float32. Weights are a dict
