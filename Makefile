@@ -13,6 +13,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@# nbgrader's JupyterLab panels (Assignment List, Validate, Formgrader) come enabled with it; check.
+	@$(VENV)/bin/jupyter labextension list 2>&1 | grep -q '@jupyter/nbgrader .*enabled.*OK' || { echo "error: nbgrader's JupyterLab extension is not enabled"; exit 1; }
+	@$(VENV)/bin/jupyter server extension list 2>&1 | grep -q 'nbgrader.server_extensions.validate_assignment.*enabled' || { echo "error: nbgrader's server extensions are not enabled"; exit 1; }
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -13,3 +13,6 @@ c.CourseDirectory.course_id = "ai-computing-systems"
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", "/srv/nbgrader/exchange")
 # Fetched assignments land in ~/<assignment>/ (not ~/<course>/<assignment>/).
 c.Exchange.path_includes_course = False
+# Validate (the student's button) runs the whole notebook with the student's settings:
+# nbgrader's default of 30 s a cell is too short for the TensorFlow chapters.
+c.Execute.timeout = 300
