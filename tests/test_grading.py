@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import nbformat
 
@@ -27,6 +28,49 @@ def test_instructor_notebook_runs_without_errors(graded):
     errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb.cells)
               if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"{graded.name}: cells raised while grading the solution: {errors}"
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _autograded(graded, student):
+    return nbformat.read(graded.course / "autograded" / student / graded.name
+                         / f"{graded.name}.ipynb", as_version=4)
+
+
+def test_student_version_runs_to_the_first_exercise_with_a_readable_error(graded):
+    """What a student sees on Run All of the released notebook (graded as sample_stub): every
+    cell before the first exercise runs cleanly, and the first error is a NotImplementedError
+    whose traceback names the function or class the student has to write."""
+    nb = _autograded(graded, "sample_stub")
+    errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors, f"{graded.name}: the untouched student version raised nothing"
+    index, error = errors[0]
+    assert error.ename == "NotImplementedError", (
+        f"{graded.name}: cell {index} fails with {error.ename}: {error.evalue} before any exercise")
+    defined = set()
+    for cell in nb.cells[:index + 1]:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            defined |= set(re.findall(r"^\s*(?:def|class)\s+(\w+)", cell.source, re.M))
+    assert defined, f"{graded.name}: no exercise (solution cell) comes before cell {index}"
+    traceback = ANSI.sub("", "\n".join(error.traceback))
+    assert any(re.search(rf"\bin {name}\b|\bin {name}\.", traceback) for name in defined), (
+        f"{graded.name}: the first error does not name the exercise ({sorted(defined)}):\n{traceback[-800:]}")
+
+
+def test_every_figure_renders(graded):
+    """In the instructor notebook, every matplotlib figure came out as an image (a figure that
+    failed to render leaves only its '<Figure size …>' text)."""
+    nb = _autograded(graded, "sample_solution")
+    figures = blank = 0
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = out.get("data", {})
+            if str(data.get("text/plain", "")).startswith("<Figure"):
+                figures += 1
+                blank += "image/png" not in data
+    assert blank == 0, f"{graded.name}: {blank} of {figures} figures have no image"
 
 
 def test_untouched_stub_scores_zero_on_every_cell(graded):
