@@ -136,6 +136,10 @@ class Recorder:
         self.page.on("console", lambda m: m.type == "error" and self._add(f"console error: {m.text} ({m.location.get('url', '')})"))
         self.page.on("pageerror", lambda e: self._add(f"uncaught exception: {e}"))
         self.page.on("requestfailed", lambda r: self._add(f"request failed: {r.url} ({r.failure})"))
+        self.pending: set = set()   # requests in flight, so a visit can wait for late ones (fonts)
+        self.page.on("request", lambda r: self.pending.add(r))
+        self.page.on("requestfinished", lambda r: self.pending.discard(r))
+        self.page.on("requestfailed", lambda r: self.pending.discard(r))
         self.page.on("response", lambda r: r.status >= 400 and self._add(f"HTTP {r.status}: {r.url}"))
 
     def _add(self, text: str) -> None:
@@ -151,6 +155,17 @@ class Recorder:
         if response is None or response.status != 200:
             self._add(f"page answered {response and response.status}")
         return self.page
+
+    def settle(self) -> None:
+        """Let the page finish what it started (MathJax's web fonts, late requests) before the
+        next visit aborts it; a request still pending after WAIT_MS is recorded as a problem."""
+        self.page.evaluate("() => document.fonts.ready.then(() => true)")
+        for _ in range(WAIT_MS // 50):
+            if not self.pending:
+                return
+            self.page.wait_for_timeout(50)
+        self._add("requests still pending after %d s: %s" % (
+            WAIT_MS // 1000, ", ".join(sorted(r.url for r in self.pending))))
 
     def close(self):
         self.context.close()
@@ -182,10 +197,15 @@ def crawl(browser, site):
         for name in PAGES:
             page = rec.visit(site.base, name)
             page.evaluate(LOAD_IMAGES_JS)
-            if name == MATH_PAGE or (name in SCREENSHOTS and page.query_selector(".math")):
+            if name == MATH_PAGE or page.query_selector(".math"):
+                # MathJax typesets after the load event and then fetches its fonts; leaving the
+                # page before that aborts those requests (recorded as failures of a good page).
                 math_error = wait_for_math(page)
                 if name == MATH_PAGE:
                     math = dict(page.evaluate(MATH_FACTS_JS), error=math_error)
+                elif math_error:
+                    rec._add(math_error)
+            rec.settle()
             facts[name] = page.evaluate(PAGE_FACTS_JS)
             if name in SCREENSHOTS:
                 page.screenshot(path=str(ARTIFACTS / SCREENSHOTS[name]), full_page=True)
