@@ -2,7 +2,7 @@
 
     notebooks [--check]  regenerate notebooks/<a>/<a>.ipynb from <a>.src.py
     release              copy sources into the course directory, generate student versions
-    samples              write the sample submissions (solution, stub, partly correct)
+    samples              write the sample submissions (solution, stub, partly correct, cheat)
     grade                nbgrader autograde every submission
     feedback             nbgrader generate_feedback (hidden tests stripped)
     export               nbgrader export -> grades.csv
@@ -53,6 +53,10 @@ def _print_summary(course: Path, result: dict) -> None:
             got = sum(s for s, _ in cells.values())
             possible = sum(m for _, m in cells.values())
             print(f"  {name:<20} {student:<18} {got:6.1f} / {possible:.1f}")
+    flagged = [f"{name}/{student}" for name, students in sorted(result.get("flags", {}).items())
+               for student in sorted(students)]
+    if flagged:
+        print(f"\nTo review by hand ({pipeline.REVIEW_FILE}): {', '.join(flagged)}")
     print(f"\nGrades CSV : {result['csv']}")
     print(f"Feedback   : {course / 'feedback'}")
     print(f"Gradebook  : {course / 'gradebook.db'}")

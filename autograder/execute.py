@@ -12,9 +12,26 @@ cases still go wrong with it:
 reads in the feedback, stops the kernel, and marks every later code cell as not run
 (an error, so later tests score 0: they could not pass without the earlier cells'
 definitions anyway). The cells before keep the points they earned.
+
+It also proves that every autograded test cell really ran to its end. nbgrader gives a test
+cell full points when its outputs hold no error, so a student cell that changes how the kernel
+runs later cells (an input transformer that empties them, an AST transformer that wraps them in
+try/except, a silenced traceback) could otherwise pass every test. Each test cell is sent to the
+kernel with one more top-level statement that displays a fresh random token (a private MIME type,
+so it arrives even when the student redirected `sys.stdout`). A test cell whose outputs lack its
+token, and hold no error of their own, gets a `GradingError` instead of its outputs: 0 points.
+The token output is removed, and the cell's source restored, before anything else sees the
+cell: the autograded and feedback notebooks show neither (nbgrader checksums these cells).
+
+This is a check, not a proof: the kernel sees the token before it runs the cell, so code that
+rewrites later cells on purpose (keeps the token statement, drops the assertions) defeats it.
+`sanitize.machinery_uses` flags such submissions for review; see book/instructors.md.
 """
 from __future__ import annotations
 
+import ast
+import re
+import secrets
 from queue import Empty
 
 from jupyter_core.utils import ensure_async, run_sync
@@ -24,9 +41,100 @@ from traitlets import Integer
 from nbgrader.preprocessors import Execute
 
 
+TOKEN_MIME = "application/vnd.course-grader.token"
+NOT_RUN_TO_END = ("this test did not run to its end: a cell before it changed how the notebook "
+                  "executes code (0 points; ask your instructor)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
+
+
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: nbgrader `grade` without `solution`."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def token_statement(token: str) -> str:
+    """One line of Python that displays `token` under TOKEN_MIME (not through sys.stdout)."""
+    return f'__import__("IPython").display.display({{"{TOKEN_MIME}": "{token}"}}, raw=True)'
+
+
+def with_token(source: str, statement: str) -> str:
+    """`source` with `statement` added as its own top-level line, after the cell's code.
+
+    The line goes at the very end, after a newline (a final comment, an indented block, a last
+    line without newline all stay as they were), except when the cell ends with an expression
+    statement: IPython displays the value of a cell's last statement only, so the line then goes
+    just before that expression, which keeps its displayed value (an error in it still scores 0).
+    """
+    body = source if source.endswith("\n") or not source else source + "\n"
+    at_end = body + statement + "\n"
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        manager = TransformerManager()
+        transformed = manager.transform_cell(source)
+        tree = ast.parse(transformed)
+    except Exception:  # noqa: BLE001 - not valid (IPython) Python: the kernel reports the error
+        return at_end
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return at_end
+    raw = body.splitlines()
+    code = transformed.splitlines()
+    insert_at = len(raw) - (len(code) - (tree.body[-1].lineno - 1))
+    blank_start = len(raw) - len(body.lstrip("\n").splitlines())
+    if (len(raw) - blank_start != len(code) or not 0 <= insert_at < len(raw)
+            or raw[insert_at][:1] in ("", " ", "\t")):
+        return at_end  # a cell magic or an indented cell: lines do not map one to one
+    candidate = "\n".join(raw[:insert_at] + [statement] + raw[insert_at:]) + "\n"
+    try:
+        new_tree = ast.parse(manager.transform_cell(candidate))
+    except SyntaxError:
+        return at_end
+    if len(new_tree.body) != len(tree.body) + 1 or not isinstance(new_tree.body[-1], ast.Expr):
+        return at_end
+    return candidate
+
+
+def _scrub(text: str, token: str) -> str:
+    """`text` without the lines that show the token statement (traceback context)."""
+    return "\n".join(line for line in text.split("\n") if token not in _ANSI.sub("", line))
+
+
+def settle_token(cell, token: str) -> bool:
+    """Check and remove the token from a test cell's outputs; True when the cell ran to its end.
+
+    Token present: its output is removed. Absent, with an error of the cell's own: the outputs
+    stay (the test failed and says why; lines showing the token statement are cut from the
+    traceback). Absent otherwise, or the error was raised by the token statement itself: the
+    outputs are replaced by a GradingError, which scores 0.
+    """
+    seen, kept, failed_in_token = False, [], False
+    for out in cell.outputs:
+        kind = out.get("output_type")
+        data = out.get("data", {}) if kind in ("display_data", "execute_result") else {}
+        if TOKEN_MIME in data:
+            seen = seen or data[TOKEN_MIME] == token
+            continue
+        if kind == "error":
+            lines = [_ANSI.sub("", line) for entry in out.get("traceback", [])
+                     for line in entry.split("\n")]
+            failed_in_token |= any(token in line and line.lstrip().startswith("---->")
+                                   for line in lines)
+            out["traceback"] = [_scrub(entry, token) for entry in out.get("traceback", [])]
+            out["evalue"] = str(out.get("evalue", "")).replace(token, "…")
+        elif kind == "stream":
+            out["text"] = out["text"].replace(token, "…")
+        kept.append(out)
+    has_error = any(o.get("output_type") == "error" for o in kept)
+    if failed_in_token or not (seen or has_error):
+        cell.outputs = [_error_output("GradingError", NOT_RUN_TO_END)]
+        return False
+    cell.outputs = kept
+    return seen
 
 
 class ResilientExecute(Execute):
@@ -56,6 +164,20 @@ class ResilientExecute(Execute):
         if self._stopped_at is not None:
             cell.outputs = [_error_output("NotRun", f"not run: the kernel stopped earlier ({self._stopped_at})")]
             return cell, resources
+        if not is_test_cell(cell):
+            return self._run_cell(cell, resources, index)
+        token = secrets.token_hex(16)
+        source = cell.source
+        cell.source = with_token(source, token_statement(token))
+        try:
+            cell, resources = self._run_cell(cell, resources, index)
+        finally:
+            cell.source = source
+        if not settle_token(cell, token):
+            self.log.warning("Test cell %d did not run to its end", index)
+        return cell, resources
+
+    def _run_cell(self, cell, resources, index):
         try:
             return super().preprocess_cell(cell, resources, index)
         except Exception as exc:  # noqa: BLE001 - whatever the kernel did, grade the rest

@@ -30,7 +30,9 @@ SEGFAULT = "import ctypes\nctypes.string_at(0)\n"
 MEMORY_BOMB = ("_hog = []\n"
                "while True:\n"
                "    _hog.append(bytearray(256 * 2**20))\n")
-FLOOD = "print('x' * (50 * 2**20))\nfor _ in range(20000):\n    print('line')\n"
+# 8 MB in one line and 20,000 short lines: four times what test_hostile allows the stored notebook,
+# yet quick to send, so the flood cannot run into the test's short cell timeout on a loaded machine.
+FLOOD = "print('x' * (8 * 2**20))\nfor _ in range(20000):\n    print('line')\n"
 
 CHEAT = '''\
 import numpy as _np, numpy.testing as _npt
@@ -101,6 +103,42 @@ except Exception:
     pass
 '''
 
+# Code that changes how the kernel runs every later cell (and so every later test cell).
+EMPTY_LATER_CELLS = """\
+get_ipython().input_transformers_cleanup.append(lambda lines: [])  # later cells run nothing
+"""
+
+NO_TRACEBACK = """\
+get_ipython().showtraceback = lambda *args, **kwargs: None  # errors print nothing
+"""
+
+_SWALLOW = """\
+import ast as _ast
+
+
+class _Swallow(_ast.NodeTransformer):
+    \"\"\"Removes every assert, then runs {what} inside try/except Exception.\"\"\"
+    def visit_Assert(self, node):
+        return _ast.Pass()
+
+    def visit_Module(self, node):
+        self.generic_visit(node)
+        handler = _ast.ExceptHandler(type=_ast.Name("Exception", _ast.Load()), name=None,
+                                     body=[_ast.Pass()])
+        groups = {groups}
+        node.body = [_ast.Try(body=group, handlers=[handler], orelse=[], finalbody=[])
+                     for group in groups if group]
+        return _ast.fix_missing_locations(node)
+
+
+get_ipython().ast_transformers.append(_Swallow())
+"""
+# Each statement on its own: every failure is skipped and the cell still reaches its end.
+SWALLOW_EACH_STATEMENT = _SWALLOW.format(what="each top-level statement",
+                                         groups="[[stmt] for stmt in node.body]")
+# The whole cell at once: the first failure skips the rest of the cell.
+SWALLOW_WHOLE_CELL = _SWALLOW.format(what="the whole cell", groups="[node.body]")
+
 
 @dataclass
 class Case:
@@ -113,6 +151,10 @@ class Case:
     restarts_kernel: bool = False  # the broken cell kills or hangs the kernel
     expect_zero: bool = False
     cheat: bool = False           # every solution stub returns an object equal to anything (CHEAT)
+    prefix_at: int | None = None  # put `prefix` in this solution cell (index), whatever `broken` says
+    disables_later: bool = False  # the prefix stops every later cell from running: later tests 0
+    expect_full: bool = False     # the grader cannot tell: every test scores full marks
+    flagged: bool = False         # the submission must be listed for review (sanitize.machinery_uses)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -182,7 +224,28 @@ CASES = [
     Case("missing", file="missing", broken="all", expect_zero=True),
     Case("invalid_json", file="invalid_json", broken="all", expect_zero=True),
     Case("old_nbformat", file="nbformat3"),
+    # Changing how the kernel runs later cells. Every test cell must reach its last line and
+    # show a random token (execute.py); these are all also flagged for review.
+    # Later cells run nothing: no token, so every test after the second solution cell scores 0.
+    Case("emptied_cells", prefix=EMPTY_LATER_CELLS, prefix_at=1, disables_later=True, flagged=True),
+    # Silenced tracebacks: nbgrader still records the error from the kernel's reply, and the
+    # failing tests never reach their token: the honest partial score.
+    Case("no_traceback", fill="partial", prefix=NO_TRACEBACK, flagged=True),
+    # A whole test cell in try/except: a failing test stops before its token: the honest score.
+    Case("swallow_cell", fill="partial", prefix=SWALLOW_WHOLE_CELL, flagged=True),
+    # Every statement in its own try/except, asserts removed: the stubs fail silently and every
+    # test still reaches its token. The run-time check cannot see this: full marks, and only the
+    # review flag catches it (a person must look at flags.csv).
+    Case("swallow_each_statement", fill="none", prefix=SWALLOW_EACH_STATEMENT, expect_full=True,
+         flagged=True),
 ]
+
+
+def _prefix_target(case: Case, ids: list[str]) -> str:
+    """The solution cell that gets `case.prefix` (the first one when no cell is broken)."""
+    if case.prefix_at is not None:
+        return ids[min(case.prefix_at, len(ids) - 1)]
+    return {"first": ids[0], "last": ids[-1], "none": ids[0]}.get(case.broken)
 
 
 def build(case: Case, release_nb, source_nb):
@@ -193,7 +256,7 @@ def build(case: Case, release_nb, source_nb):
     ids = _solution_ids(source_nb)
     fill = {"all": set(ids), "none": set(),
             "partial": set(source_nb.metadata["course"]["partial_sample"])}[case.fill]
-    target = {"first": ids[0], "last": ids[-1]}.get(case.broken)
+    target = _prefix_target(case, ids)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in fill:
@@ -201,7 +264,7 @@ def build(case: Case, release_nb, source_nb):
         if case.cheat and gid in ids:
             cell.source = CHEAT + "\n" + cell.source.replace("raise NotImplementedError()",
                                                              "return _Anything()")
-        if case.prefix and (gid == target or (case.broken == "none" and gid == ids[0])):
+        if case.prefix and gid == target:
             cell.source = case.prefix + cell.source
     if case.edit:
         case.edit(nb)
@@ -231,6 +294,8 @@ def expected_scores(case: Case, source_nb) -> dict[str, float]:
     tests = _test_cells(source_nb)
     if case.expect_zero:
         return {c.metadata["nbgrader"]["grade_id"]: 0.0 for c in tests}
+    if case.expect_full:
+        return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in tests}
     good = {"all": set(ids), "none": set(),
             "partial": set(source_nb.metadata["course"]["partial_sample"])}[case.fill]
     broken = {"first": {ids[0]}, "last": {ids[-1]}, "none": set(), "all": set(ids)}[case.broken]
@@ -240,10 +305,14 @@ def expected_scores(case: Case, source_nb) -> dict[str, float]:
     if case.restarts_kernel:
         restart_at = next(i for i, c in enumerate(source_nb.cells)
                           if c.metadata.get("nbgrader", {}).get("grade_id") in broken)
+    if case.disables_later:
+        target = _prefix_target(case, ids)
+        restart_at = next(i for i, c in enumerate(source_nb.cells)
+                          if c.metadata.get("nbgrader", {}).get("grade_id") == target)
     for cell in tests:
         gid = cell.metadata["nbgrader"]["grade_id"]
         ok = set(cell.metadata["course"]["needs"]) <= good
         if restart_at is not None and source_nb.cells.index(cell) > restart_at:
-            ok = False  # the kernel was restarted: later cells lost the earlier definitions
+            ok = False  # the kernel was restarted or disabled: later cells did not run
         out[gid] = cell.metadata["nbgrader"]["points"] if ok else 0.0
     return out

@@ -10,9 +10,11 @@ Layout of a course directory (default `_course/`, never committed)::
     submitted/<student>/<a>/      submissions (sample_* are generated here)
     autograded/, feedback/        nbgrader's outputs
     grades.csv                    nbgrader export
+    flags.csv                     submissions to review by hand (see review_flags)
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import html
 import json
@@ -40,6 +42,8 @@ IGNORED = shutil.ignore_patterns("*.src.py", "__pycache__", "*.pyc", ".ipynb_che
 SAMPLES = ("sample_solution", "sample_stub", "sample_partial", "sample_cheat")
 GRADER_DIR = ".grader"   # holds the grading kernel's spec, outside any student's folder
 ERRORS_FILE = "grading_errors.json"
+REVIEW_FILE = "flags.csv"
+REVIEW_FIELDS = ("assignment", "student_id", "cells", "names")
 RETRY_SIGNS = ("database is locked", "Address already in use", "Kernel didn't respond",
                "Kernel died before replying to kernel_info")
 
@@ -244,7 +248,64 @@ def autograde(course: Path, names: list[str], students: list[str] | None = None,
                           if s not in graded[name]}
         recorded[name].update(failures.get(name, {}))
     errors_file.write_text(json.dumps(recorded, indent=1, sort_keys=True))
+    _write_review_flags(course, graded)
     return failures
+
+
+def _machinery_uses(course: Path, name: str, student: str) -> dict[str, list[str]]:
+    """The names reaching into the kernel's machinery in a submission's own code (see sanitize)."""
+    from .sanitize import machinery_uses
+
+    try:
+        nb = nbformat.read(course / "submitted" / student / name / f"{name}.ipynb", as_version=4)
+    except Exception:  # noqa: BLE001 - missing or unreadable: already reported as not graded
+        return {}
+    released = course / "release" / name / f"{name}.ipynb"
+    course_nbs = [source_notebook(course, name)]
+    if released.exists():
+        course_nbs.append(nbformat.read(released, as_version=4))
+    return machinery_uses(nb, course_nbs)
+
+
+def _write_review_flags(course: Path, graded: dict[str, list[str]]) -> None:
+    """Update flags.csv for the students just graded, and say on stderr who is listed.
+
+    A submission whose own code names the kernel's execution machinery (get_ipython,
+    ast_transformers, exec(...), see sanitize.MACHINERY_PATTERNS) may have changed how its test
+    cells ran in a way the run-time check cannot see. It keeps its grade; a person decides.
+    """
+    path = course / REVIEW_FILE
+    rows = []
+    if path.exists():
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.DictReader(fh)
+                    if r["student_id"] not in graded.get(r["assignment"], ())]
+    for name, students in graded.items():
+        for student in students:
+            found = _machinery_uses(course, name, student)
+            if not found:
+                continue
+            names = sorted({n for ns in found.values() for n in ns})
+            rows.append({"assignment": name, "student_id": student,
+                         "cells": " ".join(found), "names": " ".join(names)})
+            print(f"review: {name} / {student}: its code uses {', '.join(names)} "
+                  f"(in {', '.join(found)}); graded as usual, listed in {path}", file=sys.stderr)
+    rows.sort(key=lambda r: (r["assignment"], r["student_id"]))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=REVIEW_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def review_flags(course: Path) -> dict[str, dict[str, str]]:
+    """{assignment: {student: names}} from flags.csv: submissions to look at by hand."""
+    path = Path(course) / REVIEW_FILE
+    out: dict[str, dict[str, str]] = {}
+    if path.exists():
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                out.setdefault(row["assignment"], {})[row["student_id"]] = row["names"]
+    return out
 
 
 def feedback(course: Path, names: list[str]) -> None:
@@ -304,9 +365,9 @@ def run_all(course: Path, names: list[str], jobs: int = 1) -> dict:
     before = tree_digest(Path(course) / "submitted")
     autograde(course, names, jobs=jobs)
     feedback(course, names)
-    csv = export(course)
+    grades_csv = export(course)
     if tree_digest(Path(course) / "submitted") != before:
         raise PipelineError("grading changed a submitted file; this must never happen")
     summary = {name: cell_scores(course, name) for name in names}
     (Path(course) / "scores.json").write_text(json.dumps(summary, indent=1))
-    return {"csv": csv, "scores": summary}
+    return {"csv": grades_csv, "scores": summary, "flags": review_flags(course)}

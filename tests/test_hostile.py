@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from autograder import hostile, leaks, pipeline, sandbox
+from autograder import execute, hostile, leaks, pipeline, sandbox
 
 ASSIGNMENT = "preprocessing"
 CELL_TIMEOUT = 20  # seconds; the slowest honest cell of this notebook takes a few
@@ -37,7 +37,8 @@ def batch(tmp_path_factory):
     time.sleep(10)  # give a process left behind by a submission time to act (see TAMPER)
     return SimpleNamespace(course=course, source=source, failures=failures.get(ASSIGNMENT, {}),
                            scores=pipeline.cell_scores(course, ASSIGNMENT), before=before,
-                           csv=csv_path, seconds=seconds)
+                           csv=csv_path, seconds=seconds,
+                           flags=pipeline.review_flags(course).get(ASSIGNMENT, {}))
 
 
 def test_sandbox_is_available():
@@ -104,3 +105,37 @@ def test_hung_and_crashed_kernels_are_reported_in_the_cell(batch):
         nb = nbformat.read(batch.course / "autograded" / case / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
         names = {o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.outputs}
         assert enames & names, f"{case}: expected one of {enames} in some cell, saw {names - {None}}"
+
+
+def _graded(batch, student):
+    return nbformat.read(batch.course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+
+
+def test_submissions_that_reach_into_the_kernel_are_listed_for_review(batch):
+    assert set(batch.flags) == {c.name for c in hostile.CASES if c.flagged}, batch.flags
+    assert "input_transformers" in batch.flags["emptied_cells"]
+    assert "ast_transformers" in batch.flags["swallow_each_statement"]
+    rows = list(csv.DictReader(open(batch.course / pipeline.REVIEW_FILE, newline="")))
+    assert {r["student_id"] for r in rows} == set(batch.flags)
+
+
+def test_tests_that_did_not_run_to_their_end_score_zero_and_say_why(batch):
+    for student in ("emptied_cells", "swallow_cell"):
+        scores = {k: s for k, (s, _) in batch.scores[student].items()}
+        for cell in _graded(batch, student).cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in scores and scores[gid] == 0:
+                names = [o.get("ename") for o in cell.outputs]
+                assert "GradingError" in names, f"{student} / {gid}: {names}"
+
+
+def test_the_token_line_never_reaches_a_stored_notebook_or_feedback(batch):
+    tests = {c.metadata["nbgrader"]["grade_id"]: c.source for c in batch.source.cells
+             if c.metadata.get("nbgrader", {}).get("grade")}
+    graded = {c.metadata["nbgrader"]["grade_id"]: c.source for c in _graded(batch, "correct").cells
+              if c.metadata.get("nbgrader", {}).get("grade_id") in tests}
+    assert graded == tests, "test cells must be stored exactly as the instructor wrote them"
+    for folder in ("autograded", "feedback"):
+        for path in (batch.course / folder).rglob("*"):
+            if path.suffix in (".ipynb", ".html"):
+                assert execute.TOKEN_MIME not in path.read_text(errors="replace"), path
