@@ -20,7 +20,7 @@ import numpy as np
 
 FLATBUFFER_ID = b"TFL3"        # bytes 4..8 of every TFLite / LiteRT flatbuffer
 EXPORT_HINT = ("export one with the chapter 8 notebook (notebooks/inference, "
-               "'export_tflite') or see book/inference.md")
+               "'convert_to_tflite') or see book/inference.md")
 
 
 class OfflineModel:

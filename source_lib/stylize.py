@@ -3,7 +3,7 @@
     python -m source_lib.stylize --model style.tflite --input photo.jpg --output out.png
     python -m source_lib.stylize --model style.tflite --input photos/ --output styled/
 
-The model is a LiteRT flatbuffer exported in chapter 8 (``export_tflite`` in
+The model is a LiteRT flatbuffer exported in chapter 8 (``convert_to_tflite`` in
 notebooks/inference); it is run by ``ai_edge_litert.interpreter.Interpreter`` through
 `source_lib.offline_runtime` — this tool never imports TensorFlow, which is the point of
 offline inference. A folder is processed file by file with a progress bar; every image must

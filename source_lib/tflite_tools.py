@@ -21,6 +21,7 @@ Small API::
 
     flat = convert(model, "int8", representative=[x1, x2, ...])   # bytes (optionally path=...)
     flat = convert(model, "int8", representative=xs, float_ops=("MEAN", "RSQRT"))  # keep ops float
+    flat = convert_saved_model(folder, "dynamic")   # a SavedModel folder with one static input
     runner = Runner(flat, num_threads=2); y = runner(x)           # float32 in, float32 out
     interpreter(flat, xnnpack=False)   # a raw ai_edge_litert Interpreter
     ops(flat)             # [{'index', 'op', 'inputs', 'outputs', 'int8'}] in execution order
@@ -81,35 +82,55 @@ def convert(model, mode: str = "float32", representative=None, path: str | Path 
     level = logger.level
     logger.setLevel("ERROR")          # silence "Assets written to ..." from model.export
     try:
-        flat = _convert(tf, model, mode, samples, float_ops)
+        with tempfile.TemporaryDirectory() as folder:
+            saved = os.path.join(folder, "saved_model")
+            model.export(saved, verbose=False)
+            flat = _convert(tf, saved, mode, samples, float_ops)
     finally:
         logger.setLevel(level)
+    return _write(flat, path)
+
+
+def convert_saved_model(folder, mode: str = "float32", representative=None, path: str | Path | None = None,
+                        float_ops=()) -> bytes:
+    """Like `convert`, from a SavedModel folder whose serving signature takes one input — e.g. a
+    chapter 6 network re-saved by `source_lib.train_style.export_single_input` with a static
+    shape (needed for ``"int8"`` calibration and for `Runner`)."""
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not (Path(folder) / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {folder}")
+    samples = _check_inputs(representative, "representative") if mode == "int8" else None
+    return _write(_convert(tf, str(folder), mode, samples, float_ops), path)
+
+
+def _write(flat: bytes, path) -> bytes:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(flat)
     return flat
 
 
-def _convert(tf, model, mode, samples, float_ops=()) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        saved = os.path.join(folder, "saved_model")
-        model.export(saved, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-        if mode != "float32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if mode == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
-            converter.representative_dataset = lambda: ([s] for s in samples)
-        if mode == "int8" and float_ops:
-            options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
-            with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
-                warnings.simplefilter("ignore")
-                debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=converter, debug_dataset=lambda: ([s] for s in samples[:1]), debug_options=options)
-                flat = debugger.get_nondebug_quantized_model()
-        else:
-            flat = converter.convert()
+def _convert(tf, saved, mode, samples, float_ops=()) -> bytes:
+    """Convert the SavedModel folder `saved` (the shared part of both entry points)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode == "int8":
+        converter.representative_dataset = lambda: ([s] for s in samples)
+    if mode == "int8" and float_ops:
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+        with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
+            warnings.simplefilter("ignore")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=lambda: ([s] for s in samples[:1]), debug_options=options)
+            flat = debugger.get_nondebug_quantized_model()
+    else:
+        flat = converter.convert()
     return flat
 
 

@@ -18,6 +18,8 @@ optimiser and step); ``--resume`` continues from the last checkpoint up to ``--s
 end the folder holds ``<name>.weights.h5`` (Keras weights), ``<name>_savedmodel/`` (a
 SavedModel whose ``serve(image, style_weights)`` needs no Python classes: later chapters load
 it), ``history.json`` (losses per step) and ``config.json`` (architecture and settings).
+`find_trained` finds such a network for chapters 7 and 8, and `export_single_input` re-saves it
+with one static input for the LiteRT converter.
 
 Conventions: images NHWC float32 RGB in [0, 1]; `loss_network` returns ReLU activations of the
 ImageNet VGG16 (`source_lib.vgg`, offline weights from ``python -m source_lib.fetch_weights``).
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, images, vgg
+from . import config, images, styles, vgg
 from .progress import progress
 
 # Johnson et al. (2016), section 4.1: feature loss at relu2_2, style loss at four ReLUs of VGG16.
@@ -119,7 +121,8 @@ def pretrained_style(style: int, photo: str = "coffee", side: int = 256) -> np.n
 def style_image(spec, size: int) -> np.ndarray:
     """The style image as a (1, size, size, 3) float32 batch (central square, bilinear).
 
-    `spec`: an (H, W, 3) array in [0, 1]; ``"multistyle26:K"`` (`pretrained_style` K); or a
+    `spec`: an (H, W, 3) array in [0, 1]; ``"multistyle26:K"`` (`pretrained_style` K); a style
+    of chapter 5 (`source_lib.styles`: a painting in data/styles/, or a built-in texture); or a
     sample name, a file in data/images/, or a path."""
     from PIL import Image
 
@@ -127,6 +130,8 @@ def style_image(spec, size: int) -> np.ndarray:
         spec = pretrained_style(int(spec.split(":", 1)[1]))
     if isinstance(spec, np.ndarray):
         array = images.to_uint8(images.check_image(spec, "style image"))
+    elif isinstance(spec, str) and spec in styles.available():
+        array = styles.load_style(spec)
     else:
         array = images.load_image(spec)
     h, w = array.shape[:2]
@@ -262,6 +267,78 @@ def load_savedmodel(path):
     return lambda image, style_weights=None: module.serve(
         tf.constant(image, tf.float32), tf.ones([num_styles]) / num_styles if style_weights is None
         else tf.constant(style_weights, tf.float32)).numpy()
+
+
+TRAINED_ENV = "COURSE_TRAINED_STYLE"
+
+
+def _trained_dir(path) -> Path | None:
+    """`path` if it is a ``<name>_savedmodel`` folder written by `save` (saved_model.pb inside,
+    config.json beside it), else the one such folder inside `path`, else None."""
+    path = Path(path).expanduser()
+    found = [path] + (sorted(path.glob("*_savedmodel")) if path.is_dir() else [])
+    return next((p for p in found if (p / "saved_model.pb").is_file() and (p.parent / "config.json").is_file()), None)
+
+
+def trained_candidates(notebook_dir=None) -> list[Path]:
+    """Where `find_trained` looks after ``$COURSE_TRAINED_STYLE``, in order: the chapter 6
+    notebook's output beside `notebook_dir` (default: the working directory, i.e. the folder of
+    the running notebook), then ``data/models/*/*_savedmodel`` (the CLI's ``--out``)."""
+    here = Path(notebook_dir or Path.cwd()).resolve()
+    sibling = here.parent / "fast_style_transfer" / "output" / "fast_style" / "fast_style_savedmodel"
+    return [sibling, *sorted((config.DATA_DIR / "models").glob("*/*_savedmodel"))]
+
+
+def find_trained(notebook_dir=None) -> Path | None:
+    """The SavedModel folder of a style network you trained, or None. (Defined in chapter 6,
+    used in chapters 7 and 8.)
+
+    Looks at ``$COURSE_TRAINED_STYLE`` first (a ``<name>_savedmodel`` folder written by `save`, or
+    the folder holding it; FileNotFoundError if it is set to anything else), then
+    `trained_candidates` (the chapter 6 notebook's ``output/fast_style/`` beside this notebook's
+    folder, as after ``nbgrader fetch``, then ``data/models/*/``)."""
+    env = os.environ.get(TRAINED_ENV, "").strip()
+    if env:
+        found = _trained_dir(env)
+        if found is None:
+            raise FileNotFoundError(f"${TRAINED_ENV}={env} is not a SavedModel folder written by "
+                                    "source_lib.train_style.save (a <name>_savedmodel folder with saved_model.pb, "
+                                    "config.json beside it); unset it or point it at one")
+        return found
+    return next((p for p in trained_candidates(notebook_dir) if _trained_dir(p) == p), None)
+
+
+def trained_hint(notebook_dir=None) -> str:
+    """One line for a notebook when `find_trained` finds nothing: where it looked, how to get one."""
+    first = trained_candidates(notebook_dir)[0]
+    return (f"no network trained in chapter 6 found (looked at ${TRAINED_ENV} (unset), {first} and "
+            f"{config.DATA_DIR / 'models'}/*/*_savedmodel): run the chapter 6 notebook to its save cell, or "
+            f"'python -m source_lib.train_style --style multistyle26:3 --out data/models/style3', then rerun this cell")
+
+
+def export_single_input(path, out, input_shape, style_weights=None) -> Path:
+    """Re-save a network written by `save` as a SavedModel with **one** input, ``image`` of the
+    static `input_shape` (e.g. ``(1, 256, 256, 3)``), its style weights fixed (equal weights by
+    default): what the LiteRT converter needs for a one-input file (chapters 7 and 8). With
+    unknown H and W the chapter's upsampling (`tf.repeat`) loses the channel count and the
+    converter cannot lower the convolutions that follow it. Returns `Path(out)`."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(_trained_dir(path) or path))
+    num_styles = int(loaded.serve.input_signature[1].shape[0])
+    weights = tf.constant(np.full(num_styles, 1 / num_styles) if style_weights is None else style_weights,
+                          tf.float32)
+    module = tf.Module()
+    module.loaded = loaded
+    module.serve = tf.function(lambda image: loaded.serve(image, weights),
+                               input_signature=[tf.TensorSpec(input_shape, tf.float32, name="image")])
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")
+    try:
+        tf.saved_model.save(module, str(out), signatures=module.serve)
+    finally:
+        logger.setLevel(level)
+    return Path(out)
 
 
 def main(argv=None) -> int:

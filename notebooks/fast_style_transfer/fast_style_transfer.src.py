@@ -661,13 +661,13 @@ for he, hg in zip(hexpected, hgot):
 # one so that it trains on a CPU in minutes. There are no painting files offline, so the style
 # image is the pretrained network's rendering of a photo in one of its styles (`"multistyle26:20"`,
 # computed by onnxruntime) — a real painting style, one step removed. Put a painting in
-# `data/images/` and set `STYLE_IMAGE` to its name to use it instead. The content images are random crops of the five offline photos.
+# `data/styles/` (as in chapter 5) and set `STYLE_IMAGE` to its name to use it instead. The content images are random crops of the five offline photos.
 # `train_style.train` runs the loop — your `train_step` inside `tf.function`, a progress bar,
 # checkpoints — and `python -m source_lib.train_style` runs the same loop from the command line
 # with this notebook's `TransformNet` and `train_step`.
 
 # %%
-STYLE_IMAGE = "multistyle26:20"        # or e.g. "starry_night" for data/images/starry_night.jpg
+STYLE_IMAGE = "multistyle26:20"        # or e.g. "starry_night" for data/styles/starry_night.jpg
 TRAIN_SIZE = config.pick(128, 32)       # side of the training crops
 STEPS = config.pick(300, 3)
 BATCH = config.pick(2, 1)

@@ -976,6 +976,47 @@ for name, fn in speed.items():
     print(f"{name:<12} forward + backward on {n:,} floats: {median_time(fn, repeat=REPEAT) * 1e3:7.2f} ms")
 
 # %% [markdown]
+# ## 13. Your own network from chapter 6, offline
+#
+# The same path for the network **you** trained in chapter 6 (ungraded).
+# `train_style.find_trained()` finds its SavedModel: `$COURSE_TRAINED_STYLE` if set, then the
+# chapter 6 notebook's `output/fast_style/` beside this notebook's folder (assignments sit side
+# by side after `nbgrader fetch`), then `data/models/*/` (written by
+# `python -m source_lib.train_style --out data/models/<name>`). Its `serve` takes the image
+# *and* the style weights, so `train_style.export_single_input` first re-saves it with one input
+# of a fixed size (the photograph's, the style weights fixed; with unknown $H$ and $W$ the
+# converter cannot lower the convolutions after its `tf.repeat` upsampling). Your
+# `convert_to_tflite` writes the float32 file, your `run_in_fresh_process` runs it without
+# TensorFlow, and your `max_abs_error` and `psnr` compare it with the online run (the
+# SavedModel in TensorFlow). If nothing is found, the cell says where it looked.
+
+# %%
+from source_lib import train_style
+
+try:
+    own_dir = train_style.find_trained()
+except FileNotFoundError as err:          # $COURSE_TRAINED_STYLE points at something else
+    own_dir = None
+    print(err)
+if own_dir is None:
+    print(train_style.trained_hint())
+else:
+    print(f"your network: {own_dir}")
+    try:
+        own_online = train_style.load_savedmodel(own_dir)(batch)
+        with quiet_stderr():
+            own_saved = train_style.export_single_input(own_dir, OUTPUT / "own_savedmodel", batch.shape)
+            own_file = convert_to_tflite(own_saved, OUTPUT / "own_float32.tflite")
+        own_offline, own_report = run_in_fresh_process(own_file, batch)
+        print(f"{own_file} ({own_file.stat().st_size / 1024:.1f} KiB), {SIZE}×{SIZE}: run in process "
+              f"{own_report['pid']} (TensorFlow loaded: {own_report['tensorflow_loaded']}, first result after "
+              f"{own_report['seconds']:.2f} s)")
+        print(f"offline LiteRT float32 vs online TensorFlow: max |error| {max_abs_error(own_offline, own_online):.2e}, "
+              f"PSNR {psnr(own_offline, own_online):.1f} dB")
+    except Exception as err:              # ungraded: a network that does not export is reported, not fatal
+        print(f"could not export or run it: {type(err).__name__}: {next(iter(str(err).strip().splitlines()), '')[:300]}")
+
+# %% [markdown]
 # ## Check yourself
 #
 # 1. Which of the three stages of (8.1) would you move to the accelerator first if
