@@ -1,9 +1,11 @@
 """JupyterHub for a class: students and an instructor on one server, nbgrader's exchange shared.
 
-This is nbgrader's "one class, one instructor" layout (see book/instructors.md, "A class on
-JupyterHub"). Install on the hub machine, as root:
+This is nbgrader's "one class, one instructor" layout (see book/instructors.md, section "On a
+JupyterHub"). Install on the hub machine, as root (JupyterHub's default proxy is the Node.js
+package configurable-http-proxy; jupyterhub itself is pinned in requirements.txt):
 
-    python3.11 -m venv /opt/course && /opt/course/bin/pip install -r requirements.txt jupyterhub
+    python3.11 -m venv /opt/course && /opt/course/bin/pip install -r requirements.txt
+    npm install -g configurable-http-proxy
     cp autograder/jupyterhub/jupyterhub_config.py /etc/jupyterhub/jupyterhub_config.py
     cp autograder/jupyterhub/nbgrader_config.py  /etc/jupyter/nbgrader_config.py
     install -d -m 0777 /srv/nbgrader/exchange      # the shared exchange (sticky not needed)
@@ -13,8 +15,11 @@ Users are system accounts (PAM login, one Unix user each): nbgrader's exchange k
 submission by the Unix user name, and `collect` warns when a file is not owned by the student
 it claims to be from. The instructor is a normal user (an admin of the hub): the
 course directory (gradebook, sources with hidden tests) lives in the instructor's home, so
-students cannot read it; the instructor runs `python -m autograder grade` (sandboxed,
-per-student processes) or the Formgrader panel. Edit the user lists below.
+students cannot read it; the instructor grades with `python -m autograder grade` (sandboxed,
+per-student processes). Formgrader's Autograde button on the hub uses the sandbox only when the
+instructor's server is started the way `python -m autograder.lab instructor` starts it (the
+grading kernel on JUPYTER_PATH, `c.ResilientExecute.kernel_name = "course-grader"`); otherwise
+use Formgrader to collect and browse, and the command to grade. Edit the user lists below.
 
 `tests/test_exchange.py` loads this file with JupyterHub's own config loader and checks every
 setting against JupyterHub's traits, so a misspelt option fails the tests.
