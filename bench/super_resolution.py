@@ -19,6 +19,7 @@ import io
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def convert(model, size, mode, calibration=()):
     elif mode == "int8":
         conv.representative_dataset = lambda: ([p[None]] for p in calibration)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif mode == "int8, float PReLU":
+        # Mixed: every op int8 except PReLU, which stays float32 between DEQUANTIZE/QUANTIZE
+        # (the quantization debugger's denylist, as chapter 7 does for instance norm).
+        conv.representative_dataset = lambda: ([p[None]] for p in calibration)
+        with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
+            warnings.simplefilter("ignore")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=conv, debug_dataset=lambda: ([p[None]] for p in calibration[:1]),
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["PRELU"]))
+            return debugger.get_nondebug_quantized_model()
     return conv.convert()
 
 
@@ -97,6 +108,7 @@ def main() -> int:
         calib.append(np.ascontiguousarray(s[y:y + size, x:x + size], dtype=np.float32))
     variants = {"fp32": (model, "fp32"), "fp16": (model, "fp16"), "dynamic": (model, "dynamic"),
                 "int8 (PReLU)": (model, "int8"),
+                "int8, float PReLU": (model, "int8, float PReLU"),
                 "int8 relu-form": (ncnn.load_model("animevideov3", prelu="relu"), "int8"),
                 "int8 leaky": (ncnn.load_model("animevideov3", prelu="leaky"), "int8")}
     rows, ref = {}, None
@@ -110,13 +122,13 @@ def main() -> int:
         rows[name] = (len(fb), pre, inf, post, pieces, out)
     psnr = ns["psnr_y"]
     base = rows["fp32"][2]
-    print(f"{'variant':<15} {'MB':>5} {'pre ms':>7} {'infer ms':>9} {'post ms':>8} {'pieces':>6} "
+    print(f"{'variant':<18} {'MB':>5} {'pre ms':>7} {'infer ms':>9} {'post ms':>8} {'pieces':>6} "
           f"{'speed-up':>8} {'PSNR vs fp32':>13} {'PSNR vs HR':>11}")
     best = None
     for name, (nbytes, pre, inf, post, pieces, out) in rows.items():
         p_ref = psnr(images.to_float(out), images.to_float(ref)) if name != "fp32" else float("inf")
         p_hr = psnr(images.to_float(out), images.to_float(hr))
-        print(f"{name:<15} {nbytes / 1e6:5.2f} {pre * 1e3:7.2f} {inf * 1e3:9.1f} {post * 1e3:8.2f} {pieces:6d} "
+        print(f"{name:<18} {nbytes / 1e6:5.2f} {pre * 1e3:7.2f} {inf * 1e3:9.1f} {post * 1e3:8.2f} {pieces:6d} "
               f"{base / inf:7.2f}x {p_ref:13.1f} {p_hr:11.2f}")
         if name.startswith("int8") and p_ref >= GOAL_PSNR and (best is None or inf < best[1]):
             best = (name, inf)

@@ -37,6 +37,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import struct
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -878,7 +879,8 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 
 def to_litert(model, size, mode="fp32", calibration=()):
-    """LiteRT flat buffer of `model` for (1, size, size, 3) inputs; mode fp32|fp16|dynamic|int8."""
+    """LiteRT flat buffer of `model` for (1, size, size, 3) inputs;
+    mode fp32|fp16|dynamic|int8|int8-float-prelu (int8 except PReLU, kept in float32)."""
     fn = tf.function(lambda t: model(t, training=False))
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function(tf.TensorSpec((1, size, size, 3), tf.float32)))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
@@ -889,6 +891,15 @@ def to_litert(model, size, mode="fp32", calibration=()):
     elif mode == "int8":
         converter.representative_dataset = lambda: ([p[None].astype(np.float32)] for p in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif mode == "int8-float-prelu":     # mixed: the quantization debugger's denylist
+        converter.representative_dataset = lambda: ([p[None].astype(np.float32)] for p in calibration)
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["PRELU"])
+        with warnings.catch_warnings():   # the debugger uses the deprecated tf.lite.Interpreter
+            warnings.simplefilter("ignore")
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=lambda: ([p[None].astype(np.float32)] for p in calibration[:1]),
+                debug_options=options)
+            return debugger.get_nondebug_quantized_model()
     return converter.convert()
 
 
@@ -994,22 +1005,27 @@ else:
 #
 # Look at the `DELEGATE` count of the int8 model: XNNPACK has int8 kernels for convolution but
 # **not for PReLU**, so each of the 17 PReLU layers falls back to the reference kernel and cuts
-# the graph: 18 pieces, with the int8 tensors handed back and forth. Two ways out:
+# the graph: 18 pieces, with the int8 tensors handed back and forth. Three ways out:
 #
 # 1. Write PReLU with operators that *are* supported, equation **(9.12)**:
 #    $\mathrm{PReLU}_a(x) = \mathrm{relu}(x) - a\, \mathrm{relu}(-x)$ — exactly the same function.
 #    Whether it helps depends on the converter: count the pieces again.
 # 2. Change the activation to one with an int8 kernel (leaky ReLU with a single slope) — the
-#    graph is one piece, but the function changes: without fine-tuning the quality drops.
+#    graph is back to as few pieces as the fp32 graph, but the function changes: without
+#    fine-tuning the quality drops.
+# 3. Keep PReLU in float32 (*mixed* precision): the converter puts a DEQUANTIZE before and a
+#    QUANTIZE after each PReLU, and XNNPACK has a float PReLU kernel, so the graph need not split.
 #
 # `source_lib.ncnn.load_model(..., prelu="relu")` builds variant 1; `prelu="leaky"` variant 2
-# (every PReLU becomes a leaky ReLU with the layer's mean slope).
+# (every PReLU becomes a leaky ReLU with the layer's mean slope); `to_litert(..., "int8-float-prelu")`
+# variant 3.
 
 # %%
 if not config.small():
     fixes = {"int8 (PReLU)": deployed["int8"],
              "int8 relu-form": LiteRTModel(to_litert(ncnn.load_model("animevideov3", prelu="relu"), SIZE, "int8", calib)),
-             "int8 leaky": LiteRTModel(to_litert(ncnn.load_model("animevideov3", prelu="leaky"), SIZE, "int8", calib))}
+             "int8 leaky": LiteRTModel(to_litert(ncnn.load_model("animevideov3", prelu="leaky"), SIZE, "int8", calib)),
+             "int8 float PReLU": LiteRTModel(to_litert(sr_model, SIZE, "int8-float-prelu", calib))}
     for name, m in fixes.items():
         print(f"{name:<15} pieces (DELEGATE): {m.op_counts()['DELEGATE']:2d}   ops: {dict(m.op_counts())}")
     table({"fp32": deployed["fp32"], **fixes}, repeat=5)
