@@ -68,6 +68,22 @@ def test_style_image_specs():
         train_style.style_image("no_such_painting", 8)
 
 
+def test_style_image_takes_chapter_5_paintings(tmp_path, monkeypatch):
+    """A painting the instructor put into data/styles/ for chapter 5 is found by name here too."""
+    from PIL import Image
+
+    from source_lib import config
+
+    (tmp_path / "styles").mkdir()
+    painting = np.zeros((12, 12, 3), np.uint8)
+    painting[:, :6] = (200, 30, 10)                      # left half red, right half black
+    Image.fromarray(painting).save(tmp_path / "styles" / "red_left.png")
+    monkeypatch.setattr(config, "DATA_DIR", tmp_path)
+    style = train_style.style_image("red_left", 12)[0]
+    assert style.shape == (12, 12, 3)
+    assert abs(float(style[:, :5, 0].mean()) - 200 / 255) < 0.02 and float(style[:, 7:].max()) < 0.02
+
+
 def test_loss_network_layers(loss_net):
     out = loss_net(tf.zeros((2, 32, 32, 3)))
     assert set(out) == set(train_style.STYLE_LAYERS)
