@@ -105,6 +105,9 @@ def test_hung_and_crashed_kernels_are_reported_in_the_cell(batch):
         nb = nbformat.read(batch.course / "autograded" / case / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
         names = {o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.outputs}
         assert enames & names, f"{case}: expected one of {enames} in some cell, saw {names - {None}}"
+        # ... and the student reads it in the feedback page too.
+        page = leaks.as_text((batch.course / "feedback" / case / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text())
+        assert any(name in page for name in enames & names), f"{case}: the feedback does not say {enames & names}"
 
 
 def _graded(batch, student):
