@@ -19,7 +19,6 @@ import io
 import os
 import sys
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from solutions import load_solutions  # noqa: E402
-from source_lib import config, images, ncnn  # noqa: E402
+from source_lib import config, images, ncnn, tflite_tools  # noqa: E402
 
 GOAL_SPEEDUP, GOAL_PSNR = 3.0, 35.0
 
@@ -57,12 +56,7 @@ def convert(model, size, mode, calibration=()):
         # Mixed: every op int8 except PReLU, which stays float32 between DEQUANTIZE/QUANTIZE
         # (the quantization debugger's denylist, as chapter 7 does for instance norm).
         conv.representative_dataset = lambda: ([p[None]] for p in calibration)
-        with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
-            warnings.simplefilter("ignore")
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=conv, debug_dataset=lambda: ([p[None]] for p in calibration[:1]),
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["PRELU"]))
-            return debugger.get_nondebug_quantized_model()
+        return tflite_tools.convert_keeping_float(conv, [p[None] for p in calibration], ["PRELU"])
     return conv.convert()
 
 

@@ -123,15 +123,23 @@ def _convert(tf, saved, mode, samples, float_ops=()) -> bytes:
     if mode == "int8":
         converter.representative_dataset = lambda: ([s] for s in samples)
     if mode == "int8" and float_ops:
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
-        with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
-            warnings.simplefilter("ignore")
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_dataset=lambda: ([s] for s in samples[:1]), debug_options=options)
-            flat = debugger.get_nondebug_quantized_model()
-    else:
-        flat = converter.convert()
-    return flat
+        return convert_keeping_float(converter, samples, float_ops)
+    return converter.convert()
+
+
+def convert_keeping_float(converter, samples, float_ops) -> bytes:
+    """Full int8 except the op types `float_ops` (e.g. ``("PRELU",)``), which stay float32 between
+    DEQUANTIZE/QUANTIZE: the quantization debugger's deny-list. `converter` is a configured
+    ``tf.lite.TFLiteConverter`` with its representative data set; `samples` are model inputs
+    (with the batch axis). Used by `convert` (chapter 7) and bench/super_resolution.py (chapter 9)."""
+    import tensorflow as tf
+
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+    with warnings.catch_warnings():      # the debugger uses the deprecated tf.lite.Interpreter
+        warnings.simplefilter("ignore")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: ([s] for s in samples[:1]), debug_options=options)
+        return debugger.get_nondebug_quantized_model()
 
 
 def _content(model) -> bytes:
