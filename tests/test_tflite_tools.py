@@ -95,3 +95,21 @@ def test_bad_input_raises_clear_errors(model, flat32, samples):
         tflite_tools.Runner("/nonexistent/model.tflite")
     with pytest.raises(ValueError, match="shapes"):
         tflite_tools.psnr(np.zeros(3), np.zeros(4))
+
+
+
+def test_float_ops_stay_float_between_dequantize_and_quantize(samples):
+    """`float_ops` (the deny-list of convert_keeping_float): the listed op type (here PReLU, as in
+    chapter 9) runs in float32, the convolutions stay int8, the output stays close to Keras."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input(shape=(8, 8, 3), batch_size=1)
+    h = keras.layers.PReLU(shared_axes=[1, 2])(keras.layers.Conv2D(4, 3, padding="same")(x))
+    net = keras.Model(x, keras.layers.Conv2D(4, 3, padding="same")(h))
+    mixed = tflite_tools.convert(net, "int8", representative=samples, float_ops=("PRELU",))
+    ops = tflite_tools.ops(mixed)
+    prelus = [op for op in ops if op["op"] == "PRELU"]
+    assert prelus and all(not op["int8"] for op in prelus), prelus
+    assert all(op["int8"] for op in ops if op["op"] == "CONV_2D")
+    assert sum(op["op"] == "DEQUANTIZE" for op in ops) >= 2, tflite_tools.format_op_counts(mixed)
+    ref = net(samples[2]).numpy()
+    assert np.abs(tflite_tools.Runner(mixed)(samples[2]) - ref).max() < 0.1 * np.abs(ref).max() + 1e-3
