@@ -103,6 +103,92 @@ except Exception:
     pass
 '''
 
+# Reads every kernel connection file it can find (they hold the key that lets a client run
+# code in that kernel): another student's kernel, graded at the same time, must stay out of
+# reach. The test batch plants a decoy where the grader keeps connection files.
+KERNEL_SNOOP = '''\
+import glob as _glob, json as _json, os as _os
+from jupyter_core.paths import jupyter_runtime_dir as _runtime_dir
+_mine = get_ipython().kernel.session.key.decode()
+_places = {_runtime_dir(), _os.environ.get("JUPYTER_RUNTIME_DIR", ""), _os.path.expanduser("~/.local/share/jupyter/runtime")}
+_others = []
+for _place in filter(None, _places):
+    for _path in _glob.glob(_os.path.join(_place, "*.json")):
+        try:
+            if _json.load(open(_path)).get("key") != _mine:
+                _others.append(_path)
+        except (OSError, ValueError):
+            pass
+if _others:
+    raise RuntimeError(f"another kernel's connection file is readable: {_others}")
+'''
+
+# A process that outlives the kernel and keeps writing into the folder the notebook runs in
+# (and $TMPDIR): whoever is graded next in the same place must never see its file.
+LINGER = '''\
+import subprocess as _sp, sys as _sys
+_sp.Popen([_sys.executable, "-c",
+           "import os, pathlib, time\\n"
+           "for _ in range(600):\\n"
+           "    for d in ('.', os.environ.get('TMPDIR', '/tmp')):\\n"
+           "        try: pathlib.Path(d, 'LINGERING.txt').write_text('still here')\\n"
+           "        except OSError: pass\\n"
+           "    time.sleep(0.1)\\n"],
+          start_new_session=True, stdout=_sp.DEVNULL, stderr=_sp.DEVNULL)
+'''
+LINGER_FILE = "LINGERING.txt"
+
+# Kills the process that started the kernel (a warm kernel's template, see warm.py), then
+# itself: the next student must still be graded as usual.
+KILL_PARENT = """\
+import os as _os, signal as _signal, time as _time
+_os.kill(_os.getppid(), _signal.SIGKILL)
+_time.sleep(1)
+_os._exit(3)
+"""
+
+# Each solution cell looks for the instructor's notebook next to the course's library (the
+# repository checkout the grader runs from) and runs the instructor's code for that cell.
+READ_SOLUTION = '''\
+import json as _json, pathlib as _pathlib, source_lib as _source_lib
+_repo = _pathlib.Path(_source_lib.__file__).resolve().parents[1]
+for _nb in sorted(_repo.glob("notebooks/*/*.ipynb")):
+    try:
+        _cells = _json.loads(_nb.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        continue
+    for _cell in _cells:
+        _meta = _cell.get("metadata", {{}}).get("nbgrader", {{}})
+        if _meta.get("grade_id") == {grade_id!r} and "BEGIN SOLUTION" in "".join(_cell["source"]):
+            exec("".join(_cell["source"]), globals())
+'''
+
+
+def _read_solutions(nb):
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and not meta.get("grade"):
+            cell.source = READ_SOLUTION.format(grade_id=meta["grade_id"])
+
+
+# Tries to undo the sandbox: unmount what hides the course folder (its path is in the kernel's
+# environment) and make the filesystem writable, then write into the course folder.
+ESCAPE = '''\
+import os as _os, subprocess as _sp
+_course = _os.environ.get("COURSE_GRADING_ROOT", "")
+for _cmd in (["umount", "-l", _course], ["mount", "-o", "remount,rw,bind", "/"],
+             ["mount", "-o", "remount,rw,bind", _course], ["mount", "--bind", "/", "/mnt"]):
+    try:
+        _sp.run(_cmd, capture_output=True, timeout=10)
+    except (OSError, _sp.SubprocessError):
+        pass
+for _target in (_os.path.join(_course, "PWNED.txt"), "/mnt" + _os.path.join(_course, "PWNED.txt")):
+    try:
+        open(_target, "w").write("escaped the sandbox")
+    except OSError:
+        pass
+'''
+
 # Code that changes how the kernel runs every later cell (and so every later test cell).
 EMPTY_LATER_CELLS = """\
 get_ipython().input_transformers_cleanup.append(lambda lines: [])  # later cells run nothing
@@ -220,6 +306,12 @@ CASES = [
     Case("duplicate_ids", edit=_duplicate_ids),
     CHEATER,
     Case("tamper", prefix=TAMPER, broken="none"),
+    Case("escape", prefix=ESCAPE, broken="none"),
+    Case("read_solution", fill="none", broken="all", edit=_read_solutions, expect_zero=True,
+         flagged=True),  # exec(
+    Case("kernel_snoop", prefix=KERNEL_SNOOP, broken="none", flagged=True),  # get_ipython()
+    Case("lingering", prefix=LINGER, broken="none"),
+    Case("kill_parent", broken="last", prefix=KILL_PARENT, restarts_kernel=True),
     Case("renamed", file="renamed", broken="all", expect_zero=True),
     Case("missing", file="missing", broken="all", expect_zero=True),
     Case("invalid_json", file="invalid_json", broken="all", expect_zero=True),

@@ -22,9 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+import threading
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -44,8 +43,6 @@ GRADER_DIR = ".grader"   # holds the grading kernel's spec, outside any student'
 ERRORS_FILE = "grading_errors.json"
 REVIEW_FILE = "flags.csv"
 REVIEW_FIELDS = ("assignment", "student_id", "cells", "names")
-RETRY_SIGNS = ("database is locked", "Address already in use", "Kernel didn't respond",
-               "Kernel died before replying to kernel_info")
 
 
 class PipelineError(RuntimeError):
@@ -66,19 +63,27 @@ def timeout_of(nb: nbformat.NotebookNode) -> int:
     return int(nb.metadata.get("course", {}).get("timeout", DEFAULT_TIMEOUT))
 
 
+def grading_env(course: Path, base: dict | None = None) -> dict:
+    """The environment of nbgrader commands and grading workers run for `course`."""
+    base = os.environ if base is None else base
+    return dict(base,
+                PATH=os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")]),
+                JUPYTER_PATH=os.pathsep.join([str(Path(course) / GRADER_DIR),
+                                              base.get("JUPYTER_PATH", "")]),
+                # Kernel connection files (with their keys) inside the course directory, which
+                # every sandbox hides: a kernel must not find another one's and take it over.
+                JUPYTER_RUNTIME_DIR=str(Path(course) / GRADER_DIR / "runtime"),
+                COURSE_GRADING_ROOT=str(course))
+
+
 def nbgrader(course: Path, *args: str, log: Path | None = None,
              env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one nbgrader command in the course directory; raise with its log on failure."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
     # nbgrader runs helper programs (alembic, the kernel) found on PATH: use this environment's.
     # The grading kernel's spec lives in the course directory (see sandbox.py).
-    base = os.environ if env is None else env
-    env = dict(base,
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")]),
-               JUPYTER_PATH=os.pathsep.join([str(Path(course) / GRADER_DIR),
-                                             base.get("JUPYTER_PATH", "")]),
-               COURSE_GRADING_ROOT=str(course))
-    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
+                          env=grading_env(course, env))
     if log is not None:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"$ {' '.join(cmd[2:])}\n{proc.stdout}{proc.stderr}\n")
@@ -198,33 +203,89 @@ def _write_failure_feedback(course: Path, name: str, student: str, reason: str) 
         f"instructor to grade them again once this is fixed.</p></body></html>\n", encoding="utf-8")
 
 
-def _grade_one(course: Path, name: str, student: str, cell_timeout: int) -> str | None:
-    """Autograde one submission; None when graded, else the reason it could not be."""
-    for attempt in range(4):
-        try:
-            nbgrader(course, "autograde", name, "--force", f"--student={student}",
-                     f"--Execute.timeout={cell_timeout}",
-                     f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
-                     log=course / "pipeline.log")
-            return None
-        except PipelineError as err:
-            # Students graded in parallel share the SQLite gradebook and pick kernel ports at
-            # the same time: retry a locked write or a kernel that could not start.
-            if any(sign in str(err) for sign in RETRY_SIGNS) and attempt < 3:
-                time.sleep(1 + 2 * attempt)
-                continue
-            return _failure_reason(err, course / "submitted" / student / name, name)
-    return None
+class _Workers:
+    """`jobs` grading workers (worker.py), each fed the next submission when it is free."""
+
+    def __init__(self, course: Path, jobs: int, warm: bool):
+        self.course, self.warm = course, warm
+        self.log = open(course / "pipeline.log", "ab")
+        self.procs = [self._start() for _ in range(jobs)]
+
+    def _start(self) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "autograder.worker", str(self.course)]
+        proc = subprocess.Popen(cmd + ([] if self.warm else ["--cold"]), cwd=self.course,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=grading_env(self.course), stderr=self.log)
+        proc.stdout.readline()  # {"ready": ...}, or "" when it could not start (seen below)
+        return proc
+
+    def _ask(self, index: int, task: tuple[str, str, int]) -> str | None:
+        name, student, timeout = task
+        for attempt in range(2):
+            proc = self.procs[index]
+            try:
+                proc.stdin.write(json.dumps({"assignment": name, "student": student,
+                                             "timeout": timeout}) + "\n")
+                proc.stdin.flush()
+                answer = proc.stdout.readline()
+            except (BrokenPipeError, OSError):
+                answer = ""
+            if answer:
+                return json.loads(answer)["error"]
+            proc.kill()
+            proc.wait()
+            self.procs[index] = self._start()  # it died: a fresh worker, one more try
+        return "the grading worker stopped while grading this submission"
+
+    def run(self, tasks: list[tuple[str, str, int]]) -> dict[tuple[str, str], str | None]:
+        pending = list(reversed(tasks))
+        results: dict[tuple[str, str], str | None] = {}
+        lock = threading.Lock()
+
+        def serve(index: int) -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    task = pending.pop()
+                results[task[:2]] = self._ask(index, task)
+
+        threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(self.procs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.stdin:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.log.close()
+
+
+def warm_kernels_default() -> bool:
+    """Warm kernels (warm.py) unless COURSE_GRADING_WARM=0."""
+    return os.environ.get("COURSE_GRADING_WARM", "1").strip() not in ("0", "false", "no")
 
 
 def autograde(course: Path, names: list[str], students: list[str] | None = None,
-              timeout: int | None = None, jobs: int = 1) -> dict[str, dict[str, str]]:
+              timeout: int | None = None, jobs: int = 1,
+              warm: bool | None = None) -> dict[str, dict[str, str]]:
     """nbgrader autograde every submission, each student on its own, in the grading sandbox.
 
-    `jobs` students are graded at once (each in its own nbgrader process and kernel). A
-    submission that cannot be graded (missing or unreadable notebook) scores 0 and gets a
-    feedback page that says why; it never stops the others. Returns {assignment: {student:
-    reason}} for those, also written to grading_errors.json in the course directory.
+    `jobs` grading workers (worker.py) run at once, each taking the next submission, of any
+    assignment, when it is free; with `warm` (default: warm_kernels_default()) their kernels
+    fork from a template that has TensorFlow & co. imported (warm.py). A submission that cannot
+    be graded (missing or unreadable notebook) scores 0 and gets a feedback page that says why;
+    it never stops the others. Returns {assignment: {student: reason}} for those, also written
+    to grading_errors.json in the course directory.
     """
     course = Path(course).resolve()
     if not sandbox.bwrap_path():
@@ -232,15 +293,23 @@ def autograde(course: Path, names: list[str], students: list[str] | None = None,
               "filesystem sandbox (see autograder/sandbox.py)", file=sys.stderr)
     failures: dict[str, dict[str, str]] = {}
     graded: dict[str, list[str]] = {}
+    tasks: list[tuple[str, str, int]] = []
     for name in names:
         cell_timeout = timeout or timeout_of(source_notebook(course, name))
         todo = graded[name] = students or submitted_students(course, name)
         ensure_students(course, todo)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            reasons = pool.map(lambda s: (s, _grade_one(course, name, s, cell_timeout)), todo)
-            for student, reason in reasons:
-                if reason is not None:
-                    failures.setdefault(name, {})[student] = reason
+        tasks += [(name, student, cell_timeout) for student in todo]
+    if tasks:
+        workers = _Workers(course, max(1, min(jobs, len(tasks))),
+                           warm_kernels_default() if warm is None else warm)
+        try:
+            results = workers.run(tasks)
+        finally:
+            workers.close()
+        for (name, student), error in results.items():
+            if error is not None:
+                failures.setdefault(name, {})[student] = _failure_reason(
+                    PipelineError(error), course / "submitted" / student / name, name)
     errors_file = course / ERRORS_FILE
     recorded = json.loads(errors_file.read_text()) if errors_file.exists() else {}
     for name in names:

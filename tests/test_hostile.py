@@ -7,11 +7,15 @@ every assignment in test_grading.py (sample_cheat), since hidden tests are per c
 from __future__ import annotations
 
 import csv
+import json
+import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
 import pytest
+from jupyter_core.paths import jupyter_runtime_dir
 
 from autograder import execute, hostile, leaks, pipeline, sandbox
 
@@ -28,6 +32,14 @@ def batch(tmp_path_factory):
     released = nbformat.read(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     for case in hostile.CASES:
         hostile.write(case, released, source, course / "submitted" / case.name / ASSIGNMENT, ASSIGNMENT)
+    # Decoy connection files where the grader keeps its kernels' (another student graded at the
+    # same time) and in this user's own Jupyter runtime folder (the instructor's own kernels):
+    # the kernel_snoop case must find neither.
+    decoys = [Path(pipeline.grading_env(course)["JUPYTER_RUNTIME_DIR"]) / "kernel-decoy.json",
+              Path(jupyter_runtime_dir()) / f"kernel-course-test-decoy-{os.getpid()}.json"]
+    for decoy in decoys:
+        decoy.parent.mkdir(parents=True, exist_ok=True)
+        decoy.write_text(json.dumps({"key": "decoy", "shell_port": 1}))
     before = pipeline.tree_digest(course / "submitted")
     start = time.perf_counter()
     failures = pipeline.autograde(course, [ASSIGNMENT], timeout=CELL_TIMEOUT)
@@ -35,6 +47,8 @@ def batch(tmp_path_factory):
     pipeline.feedback(course, [ASSIGNMENT])
     csv_path = pipeline.export(course)
     time.sleep(10)  # give a process left behind by a submission time to act (see TAMPER)
+    for decoy in decoys:
+        decoy.unlink(missing_ok=True)
     return SimpleNamespace(course=course, source=source, failures=failures.get(ASSIGNMENT, {}),
                            scores=pipeline.cell_scores(course, ASSIGNMENT), before=before,
                            csv=csv_path, seconds=seconds,
@@ -86,6 +100,18 @@ def test_tampering_reaches_nothing_outside_the_submission(batch):
             assert nb.read_text() != "{}", f"{nb} was overwritten"
 
 
+def test_the_batch_ran_in_warm_kernels(batch):
+    # The other tests hold for warm kernels (warm.py, the default) only if they were used.
+    log = (batch.course / "pipeline.log").read_text(errors="replace")
+    assert "warm kernels: template ready" in log and "grading with a fresh kernel" not in log
+
+
+def test_nothing_a_submission_leaves_running_reaches_the_next_one(batch):
+    seen = sorted(p.relative_to(batch.course) for p in (batch.course / "autograded").rglob(hostile.LINGER_FILE))
+    assert all(p.parts[1] == "lingering" for p in seen), f"a process outlived its kernel: {seen}"
+    assert not list((batch.course / "source").rglob(hostile.LINGER_FILE))
+
+
 def test_hidden_tests_stay_out_of_every_feedback_page(batch):
     hidden = leaks.secret_lines(batch.source, kinds=("hidden",))
     found = leaks.find_leaks(batch.course / "feedback", hidden)
@@ -100,7 +126,8 @@ def test_output_flood_is_truncated(batch):
 
 def test_hung_and_crashed_kernels_are_reported_in_the_cell(batch):
     for case, enames in [("c_sleep", {"CellTimeoutError"}), ("exit", {"KernelDied"}),
-                         ("segfault", {"KernelDied"}), ("infinite_loop", {"KeyboardInterrupt"}),
+                         ("segfault", {"KernelDied"}), ("kill_parent", {"KernelDied"}),
+                         ("infinite_loop", {"KeyboardInterrupt"}),
                          ("memory_bomb", {"MemoryError", "KernelDied", "KernelFailed"})]:
         nb = nbformat.read(batch.course / "autograded" / case / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
         names = {o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.outputs}
