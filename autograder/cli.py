@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="K/N",
                    help="with 'grade': grade only every N-th student starting at the K-th "
                         "(1-based, sorted by id), to split a class across N machines")
+    p.add_argument("--skip-demos", action="store_true",
+                   help="with 'grade' or 'all': do not run the [demo] cells that no graded cell "
+                        "depends on (autograder/demos.py); for large classes")
     p.add_argument("--exchange", type=Path, default=None,
                    help="with 'cycle': the exchange folder (default <course>/exchange)")
     p.add_argument("--check", action="store_true",
@@ -93,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name in names:
                     shard = pipeline.shard(pipeline.submitted_students(course, name), args.shard)
                     print(f"{name}: grading {len(shard)} student(s) of shard {args.shard}")
-                    failed.update(pipeline.autograde(course, [name], students=shard, jobs=args.jobs))
+                    failed.update(pipeline.autograde(course, [name], students=shard, jobs=args.jobs,
+                                                     skip_demos=args.skip_demos))
             else:
-                failed = pipeline.autograde(course, names, jobs=args.jobs)
+                failed = pipeline.autograde(course, names, jobs=args.jobs, skip_demos=args.skip_demos)
             for name, students in failed.items():
                 for student, reason in students.items():
                     print(f"not graded: {name} / {student}: {reason}", file=sys.stderr)
@@ -111,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             for student, pages in sorted(result["feedback"].items()):
                 print(f"  {student:<18} fetched feedback: {', '.join(str(p) for p in pages) or 'none'}")
         else:
-            _print_summary(course, pipeline.run_all(course, names, jobs=args.jobs))
+            _print_summary(course, pipeline.run_all(course, names, jobs=args.jobs,
+                                                    skip_demos=args.skip_demos))
     except pipeline.PipelineError as err:
         print(f"error: {err}\n(full log: {course / 'pipeline.log'})", file=sys.stderr)
         return 1

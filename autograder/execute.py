@@ -36,7 +36,7 @@ from queue import Empty
 
 from jupyter_core.utils import ensure_async, run_sync
 from nbformat import NotebookNode
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from nbgrader.preprocessors import Execute
 
@@ -143,10 +143,40 @@ class ResilientExecute(Execute):
     interrupt_grace = Integer(
         10, help="Seconds to wait for the kernel to stop after an interrupt before killing it."
     ).tag(config=True)
+    skip_demos = Bool(
+        False, help="Leave out the instructor's [demo] cells that nothing run later depends on "
+                    "(autograder/demos.py; `python -m autograder grade --skip-demos`)."
+    ).tag(config=True)
+
+    _skip: set[int] = set()
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_at = None
+        self._skip = self._demos_to_skip(nb, resources or {}) if self.skip_demos else set()
         return super().preprocess(nb, resources, km)
+
+    def _demos_to_skip(self, nb, resources) -> set[int]:
+        """Cells of `nb` that demos.skippable allows to leave out, judged against the course's
+        own copy of the notebook (never the submission's metadata)."""
+        import os
+        from pathlib import Path
+
+        import nbformat
+
+        from . import demos
+
+        info = resources.get("nbgrader", {})
+        root = os.environ.get("COURSE_GRADING_ROOT") or str(info.get("db_url", "")).replace(
+            "sqlite:///", "").rpartition("/")[0]
+        source = Path(root) / "source" / str(info.get("assignment")) / f"{info.get('notebook')}.ipynb"
+        try:
+            source_nb = nbformat.read(source, as_version=4)
+        except Exception:  # noqa: BLE001 - no trusted copy: run everything
+            self.log.warning("skip_demos: no readable %s; running every cell", source)
+            return set()
+        skip = demos.skippable(nb.cells, demos.demo_sources(source_nb))
+        self.log.info("skip_demos: leaving out %d demonstration cell(s)", len(skip))
+        return skip
 
     async def _async_handle_timeout(self, timeout, cell=None):
         reply = await super()._async_handle_timeout(timeout, cell)
@@ -163,6 +193,10 @@ class ResilientExecute(Execute):
             return cell, resources
         if self._stopped_at is not None:
             cell.outputs = [_error_output("NotRun", f"not run: the kernel stopped earlier ({self._stopped_at})")]
+            return cell, resources
+        if index in self._skip:
+            from .demos import NOTE
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=f"[{NOTE}]\n")]
             return cell, resources
         if not is_test_cell(cell):
             return self._run_cell(cell, resources, index)

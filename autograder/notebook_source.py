@@ -17,6 +17,9 @@ Cell headers::
     # %% [tests] id=NAME points=2 needs=SOL1,SOL2
                                          autograded test cell; ``needs`` lists the
                                          solution cells it checks
+    # %% [demo]                          ordinary code that only demonstrates (figures,
+                                         sweeps, timings): `grade --skip-demos` may leave
+                                         it out while grading (see demos.py)
     # %% [config] timeout=300 partial=SOL1,SOL2
                                          notebook settings (not a cell): per-cell
                                          timeout in seconds while grading, and which
@@ -31,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 HEADER = re.compile(r"^# %%(?: \[(?P<kind>[a-z]+)\])?(?P<rest>.*)$")
-KINDS = {"markdown", "code", "locked", "solution", "tests", "config"}
+KINDS = {"markdown", "code", "demo", "locked", "solution", "tests", "config"}
 FLAGS = ("locked",)
 DEFAULT_TIMEOUT = 300
 
@@ -131,6 +134,8 @@ def build_notebook(src_path: Path) -> nbformat.NotebookNode:
             cell = nbformat.v4.new_code_cell(body, id=cell_id)
         if kind == "locked":
             cell.metadata["nbgrader"] = _nbgrader_meta(grade_id, locked=True)
+        elif kind == "demo":
+            cell.metadata["course"] = {"demo": True}
         elif kind == "solution":
             if "### BEGIN SOLUTION" not in body or "### END SOLUTION" not in body:
                 raise NotebookSourceError(f"{where}: solution cell without ### BEGIN/END SOLUTION")

@@ -206,8 +206,8 @@ def _write_failure_feedback(course: Path, name: str, student: str, reason: str) 
 class _Workers:
     """`jobs` grading workers (worker.py), each fed the next submission when it is free."""
 
-    def __init__(self, course: Path, jobs: int, warm: bool):
-        self.course, self.warm = course, warm
+    def __init__(self, course: Path, jobs: int, warm: bool, skip_demos: bool = False):
+        self.course, self.warm, self.skip_demos = course, warm, skip_demos
         self.log = open(course / "pipeline.log", "ab")
         self.procs = [self._start() for _ in range(jobs)]
 
@@ -224,8 +224,8 @@ class _Workers:
         for attempt in range(2):
             proc = self.procs[index]
             try:
-                proc.stdin.write(json.dumps({"assignment": name, "student": student,
-                                             "timeout": timeout}) + "\n")
+                proc.stdin.write(json.dumps({"assignment": name, "student": student, "timeout": timeout,
+                                             "skip_demos": self.skip_demos}) + "\n")
                 proc.stdin.flush()
                 answer = proc.stdout.readline()
             except (BrokenPipeError, OSError):
@@ -276,13 +276,14 @@ def warm_kernels_default() -> bool:
 
 
 def autograde(course: Path, names: list[str], students: list[str] | None = None,
-              timeout: int | None = None, jobs: int = 1,
-              warm: bool | None = None) -> dict[str, dict[str, str]]:
+              timeout: int | None = None, jobs: int = 1, warm: bool | None = None,
+              skip_demos: bool = False) -> dict[str, dict[str, str]]:
     """nbgrader autograde every submission, each student on its own, in the grading sandbox.
 
     `jobs` grading workers (worker.py) run at once, each taking the next submission, of any
     assignment, when it is free; with `warm` (default: warm_kernels_default()) their kernels
-    fork from a template that has TensorFlow & co. imported (warm.py). A submission that cannot
+    fork from a template that has TensorFlow & co. imported (warm.py). With `skip_demos`, the
+    demonstration cells nothing graded depends on are not run (demos.py). A submission that cannot
     be graded (missing or unreadable notebook) scores 0 and gets a feedback page that says why;
     it never stops the others. Returns {assignment: {student: reason}} for those, also written
     to grading_errors.json in the course directory.
@@ -301,7 +302,7 @@ def autograde(course: Path, names: list[str], students: list[str] | None = None,
         tasks += [(name, student, cell_timeout) for student in todo]
     if tasks:
         workers = _Workers(course, max(1, min(jobs, len(tasks))),
-                           warm_kernels_default() if warm is None else warm)
+                           warm_kernels_default() if warm is None else warm, skip_demos)
         try:
             results = workers.run(tasks)
         finally:
@@ -427,12 +428,12 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def run_all(course: Path, names: list[str], jobs: int = 1) -> dict:
+def run_all(course: Path, names: list[str], jobs: int = 1, skip_demos: bool = False) -> dict:
     """Release, write samples, autograde, feedback, export. Returns a summary dict."""
     release(course, names)
     write_samples(course, names)
     before = tree_digest(Path(course) / "submitted")
-    autograde(course, names, jobs=jobs)
+    autograde(course, names, jobs=jobs, skip_demos=skip_demos)
     feedback(course, names)
     grades_csv = export(course)
     if tree_digest(Path(course) / "submitted") != before:

@@ -1,7 +1,7 @@
 """A grading worker: one process that autogrades submission after submission.
 
 `python -m autograder.worker COURSE [--cold]` reads one JSON request per line on stdin,
-``{"assignment": ..., "student": ..., "timeout": ...}``, runs nbgrader's own `Autograde`
+``{"assignment": ..., "student": ..., "timeout": ..., "skip_demos": false}``, runs nbgrader's own `Autograde`
 converter on it in this process (the same code `nbgrader autograde --student=...` runs, with
 the course's nbgrader_config.py), and answers one JSON line ``{"error": null | reason}``.
 `pipeline.autograde` starts one worker per parallel job and hands out submissions as
@@ -69,7 +69,7 @@ class Worker:
               file=sys.stderr, flush=True)
         return True
 
-    def grade(self, assignment: str, student: str, timeout: int) -> str | None:
+    def grade(self, assignment: str, student: str, timeout: int, skip_demos: bool = False) -> str | None:
         """Autograde one submission; None when graded, else nbgrader's error text."""
         from nbgrader.converters import Autograde
         from nbgrader.utils import capture_log
@@ -78,7 +78,8 @@ class Worker:
         manager = ("autograder.warm.WarmKernelManager" if self._ensure_template()
                    else "jupyter_client.manager.AsyncKernelManager")
         self.app.update_config(Config({"Execute": {"timeout": timeout},
-                                       "ResilientExecute": {"kernel_manager_class": manager}}))
+                                       "ResilientExecute": {"kernel_manager_class": manager,
+                                                            "skip_demos": bool(skip_demos)}}))
         for attempt in range(4):
             self.app.coursedir.assignment_id = assignment
             self.app.coursedir.student_id = student
@@ -113,7 +114,8 @@ def main(argv: list[str]) -> None:
         for line in sys.stdin:
             request = json.loads(line)
             try:
-                error = worker.grade(request["assignment"], request["student"], int(request["timeout"]))
+                error = worker.grade(request["assignment"], request["student"], int(request["timeout"]),
+                                     bool(request.get("skip_demos")))
             except Exception as exc:  # noqa: BLE001 - report, keep serving the others
                 error = f"{type(exc).__name__}: {exc}"
             answers.write(json.dumps({"error": error}) + "\n")

@@ -93,10 +93,12 @@ def test_source_parser_builds_nbgrader_metadata(tmp_path):
         "# %% [config] timeout=42 partial=a_x\n"
         "# %% [markdown]\n# # Title\n#\n# text\n"
         "# %% [solution] id=a_x\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
-        "# %% [tests] id=a_x_test points=3 needs=a_x\nassert f() == 1\n")
+        "# %% [tests] id=a_x_test points=3 needs=a_x\nassert f() == 1\n"
+        "# %% [demo]\nprint(f())\n")
     nb = notebook_source.build_notebook(path)
     assert nb.metadata["course"] == {"timeout": 42, "partial_sample": ["a_x"]}
-    md, sol, test = nb.cells
+    md, sol, test, demo = nb.cells
+    assert demo.cell_type == "code" and demo.metadata == {"course": {"demo": True}}
     assert md.source == "# Title\n\ntext"
     assert sol.metadata["nbgrader"] == {"grade": False, "grade_id": "a_x", "locked": False,
                                         "schema_version": 3, "solution": True, "task": False}

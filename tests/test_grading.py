@@ -155,3 +155,39 @@ def test_regrading_gives_the_same_grades_and_keeps_submissions(graded):
     assert pipeline.tree_digest(graded.course / "submitted") == before, "grading changed a submission"
     again = pipeline.cell_scores(graded.course, graded.name)
     assert again == graded.scores
+
+
+def test_skipping_demos_keeps_every_grade(graded):
+    """`grade --skip-demos` (autograder/demos.py) leaves out demonstration cells and nothing else:
+    the instructor notebook still gets full marks and the partly-correct one its exact score."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    from autograder import demos
+
+    pairs = {"skip_solution": "sample_solution", "skip_partial": "sample_partial"}
+    submitted = graded.course / "submitted"
+    try:
+        for new, old in pairs.items():
+            shutil.copytree(submitted / old, submitted / new)
+        pipeline.autograde(graded.course, [graded.name], students=sorted(pairs), skip_demos=True)
+        scores = pipeline.cell_scores(graded.course, graded.name)
+        for new, old in pairs.items():
+            assert scores[new] == graded.scores[old], f"{new}: skipping demos changed the grade"
+        nb = _autograded(graded, "skip_solution")
+        notes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                 and any(demos.NOTE in o.get("text", "") for o in c.outputs)]
+        marked = [i for i, c in enumerate(graded.source.cells)
+                  if c.metadata.get("course", {}).get("demo")]
+        assert notes == marked, "exactly the instructor's [demo] cells were left out"
+    finally:
+        with Gradebook(f"sqlite:///{graded.course / 'gradebook.db'}") as gb:
+            for new in pairs:
+                try:
+                    gb.remove_submission(graded.name, new)
+                except Exception:  # noqa: BLE001 - never graded
+                    pass
+        for new in pairs:
+            for folder in ("submitted", "autograded"):
+                shutil.rmtree(graded.course / folder / new, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""The per-assignment cell timeout reaches nbgrader and is honoured."""
+"""The per-assignment cell timeout reaches nbgrader and is honoured, with warm kernels (the
+default, autograder/warm.py) and with a fresh kernel per submission (COURSE_GRADING_WARM=0)."""
 from __future__ import annotations
 
 import time
@@ -35,7 +36,8 @@ assert fast() * 1 == 2, "hidden: fast"
 
 
 @pytest.mark.xdist_group("timeout")
-def test_cell_timeout_is_honoured_and_later_cells_still_graded(tmp_path):
+@pytest.mark.parametrize("warm", [True, False], ids=["warm-kernel", "fresh-kernel"])
+def test_cell_timeout_is_honoured_and_later_cells_still_graded(tmp_path, warm):
     notebooks = tmp_path / "notebooks"
     (notebooks / "tmo").mkdir(parents=True)
     (notebooks / "tmo" / "tmo.src.py").write_text(SOURCE)
@@ -44,7 +46,7 @@ def test_cell_timeout_is_honoured_and_later_cells_still_graded(tmp_path):
     pipeline.release(course, ["tmo"], notebooks_dir=notebooks)
     pipeline.write_samples(course, ["tmo"])
     start = time.perf_counter()
-    pipeline.autograde(course, ["tmo"], students=["sample_solution"])
+    pipeline.autograde(course, ["tmo"], students=["sample_solution"], warm=warm)
     elapsed = time.perf_counter() - start
     scores = pipeline.cell_scores(course, "tmo")["sample_solution"]
     # The cell sleeping 60 s was interrupted after 5 s (nbgrader's default would be 30 s) ...

@@ -657,7 +657,7 @@ print(f"float32 BLAS {t_blas * 1e3:.2f} ms, NumPy XOR+popcount {t_numpy * 1e3:.2
 # almost everywhere. The float twin has the same layers with float weights and ReLU. Both are
 # trained with Adam (TensorFlow computes the gradients; `sign_ste` is (4.10)).
 
-# %%
+# %% [demo]
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -786,7 +786,7 @@ plt.show()
 # `binary_conv2d` (after converting the latent weights to the course's `(C_out, C_in, K, K)`
 # layout) and compares with TensorFlow's float simulation of the same layer.
 
-# %%
+# %% [demo]
 h = binary_net.features(tf.constant(x_test[:8])).numpy().transpose(0, 3, 1, 2)      # NCHW
 w2 = binary_net.w2.numpy().transpose(3, 2, 0, 1)                                    # (C_out, C_in, 3, 3)
 y_xnor = binary_conv2d(h, w2, stride=1, pad=1)
@@ -813,7 +813,7 @@ print(f"that layer: {w2.size * 32:,} bits of float32 weights vs {pack_bits(binar
 # The course material reports that a naively binarised VGG16 loses its high-level features and
 # predicts one class for every image. Watch the last layers.
 
-# %%
+# %% [demo]
 from source_lib import images, vgg
 
 vgg_weights = vgg.load_pretrained(depth=16, include_top=False)

@@ -666,7 +666,7 @@ for he, hg in zip(hexpected, hgot):
 # checkpoints — and `python -m source_lib.train_style` runs the same loop from the command line
 # with this notebook's `TransformNet` and `train_step`.
 
-# %%
+# %% [demo]
 STYLE_IMAGE = "multistyle26:20"        # or e.g. "starry_night" for data/styles/starry_night.jpg
 TRAIN_SIZE = config.pick(128, 32)       # side of the training crops
 STEPS = config.pick(300, 3)
@@ -689,7 +689,7 @@ train_seconds = time.perf_counter() - start
 print(f"{STEPS} steps of batch {BATCH} at {TRAIN_SIZE}×{TRAIN_SIZE} in {train_seconds:.0f} s "
       f"({student_net.count_params()} parameters); final loss {history['total'][-1]:.3g}")
 
-# %%
+# %% [demo]
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.5), gridspec_kw={"width_ratios": [1, 2.5]})
 ax0.imshow(style_img)
 ax0.set_title("style image", fontsize=9)
@@ -708,7 +708,7 @@ plt.show()
 # Save the network for later chapters (quantisation, inference): Keras weights and a SavedModel
 # whose `serve(image, style_weights)` loads with `tf.saved_model.load` — no Python classes needed.
 
-# %%
+# %% [demo]
 saved = train_style.save(student_net, OUTPUT / "fast_style", "fast_style", num_styles=1,
                          info={**NET_SHAPE, "style": style_name, "steps": STEPS, "size": TRAIN_SIZE})
 reloaded = train_style.load_savedmodel(saved["savedmodel"])
@@ -722,7 +722,7 @@ print({k: str(v) for k, v in saved.items()}, f"\nSavedModel reproduces the netwo
 # The trained network works at any size that is a multiple of 4 — it is fully convolutional.
 # Below: several photos, then eight frames of a slow pan across a photo (one forward pass each).
 
-# %%
+# %% [demo]
 SHOW = config.pick(256, 64)
 names = ["astronaut", "chelsea", "rocket", "grace_hopper"]
 photos = np.stack([images.to_float(images.load_image(n, size=(SHOW, SHOW))) for n in names])
@@ -770,7 +770,7 @@ frames_u8[0].save(OUTPUT / "stylised_pan.gif", save_all=True, append_images=fram
 # Adam step of Gatys's optimisation (with your losses and the same VGG16) against one forward
 # pass of the pretrained network; `bench/fast_style_transfer.py` measures the paper's whole table.
 
-# %%
+# %% [demo]
 BENCH = config.pick(256, 32)
 content_img = tf.constant(images.to_float(images.load_image("chelsea", size=(BENCH, BENCH)))[None])
 target_grams = {n: gram_matrix(f_) for n, f_ in loss_net(tf.constant(train_style.style_image(style_img, BENCH))).items()}

@@ -801,7 +801,7 @@ assert any(_op.type == "IdentityN" and _op.get_attr("_gradient_op_type").decode(
 # it separately as "first call" (XLA runs in full mode only: its compilation takes seconds).
 # Timings on a shared machine are noisy; compare the rows of one run.
 
-# %%
+# %% [demo]
 import onnxruntime as ort
 from ai_edge_litert.interpreter import Interpreter
 
@@ -877,7 +877,7 @@ plt.show()
 # The ONNX file run by onnxruntime is the reference. Float32 runtimes differ from it only by
 # rounding; the int8 file differs by the quantization of its weights, (8.5).
 
-# %%
+# %% [demo]
 reference = outputs["offline ONNX (onnxruntime)"]
 print(f"{'runtime':<28} {'max |error|':>12} {'PSNR (dB)':>10}")
 for name, y in outputs.items():
@@ -907,7 +907,7 @@ plt.show()
 # process that imports TensorFlow, loads the SavedModel and runs it once (full mode only: it
 # costs several seconds). `bench/inference.py` repeats both and reports the ratio.
 
-# %%
+# %% [demo]
 _, offline_report = run_in_fresh_process(FLOAT_FILE, batch)
 print(f"offline (LiteRT, no TensorFlow): first result {offline_report['seconds']:.2f} s after the process started")
 ONLINE_CHILD = (
@@ -938,7 +938,7 @@ else:
 # as `tf.reduce_mean(tf.math.squared_difference(...))`. Then compare the speed of the NumPy
 # operator (forward + backward) and the TensorFlow one (eager and `tf.function`).
 
-# %%
+# %% [demo]
 content = tf.constant(batch)
 with tf.GradientTape(persistent=True) as tape:
     tape.watch(content)
@@ -990,7 +990,7 @@ for name, fn in speed.items():
 # TensorFlow, and your `max_abs_error` and `psnr` compare it with the online run (the
 # SavedModel in TensorFlow). If nothing is found, the cell says where it looked.
 
-# %%
+# %% [demo]
 from source_lib import train_style
 
 try:

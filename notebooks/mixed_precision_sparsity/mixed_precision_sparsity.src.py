@@ -785,7 +785,7 @@ keras.mixed_precision.set_global_policy("float32")
 # gradients in the middle (a bad batch). Watch $S$ fall until the gradients fit, grow again after
 # `growth_interval` good steps, and the skipped steps.
 
-# %%
+# %% [demo]
 rng = np.random.default_rng(9)
 w_true = rng.standard_normal((8, 1)).astype(np.float32)
 w_m = np.zeros((8, 1), np.float32)
@@ -822,7 +822,7 @@ plt.show()
 # TensorFlow's CPU kernel library — print one line per kernel call: which instruction set it
 # found, and in which data type the kernel ran (`src_f32`, `src_bf16`, ...).
 
-# %%
+# %% [demo]
 POLICIES = ["float32", "mixed_bfloat16", "mixed_float16"]
 
 
@@ -1020,7 +1020,7 @@ print("first bias gradients  float32:", np.round(gb32[:4], 4), " bfloat16:", np.
 # final test accuracy. In quick/grading mode it is one seed and a few epochs: the numbers then
 # mean nothing.
 
-# %%
+# %% [demo]
 SIZES = (64, 300, 100, 10)
 
 
@@ -1142,7 +1142,7 @@ plt.show()
 # (above 80 % sparsity only — it is slow when dense). The break-even sparsity of each is where
 # its time crosses the dense time, equation (10.10).
 
-# %%
+# %% [demo]
 import scipy.sparse
 from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops as tf_csr
 from source_lib.timing import median_time

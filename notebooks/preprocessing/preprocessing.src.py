@@ -290,7 +290,7 @@ assert abs(float(got[0, 0, 1]) - 128 / 255) < 1e-6, "hidden: normalize honours m
 # border in each order, and (iii) Pillow filtering over all source pixels when it shrinks while
 # `tf.image.resize` samples just the nearest four (try `antialias=True`).
 
-# %%
+# %% [demo]
 results = {
     "(a) Pillow": resize_then_crop_pil(photo),
     "(b) Pillow": crop_then_resize_pil(photo),

@@ -843,7 +843,7 @@ def psnr(a, b):
 # Check the Keras network against the ONNX file run by onnxruntime (`multistyle.reference`,
 # NCHW in and out): the largest difference must stay below $10^{-4}$.
 
-# %%
+# %% [demo]
 from source_lib import images
 
 STYLE = 3
@@ -871,7 +871,7 @@ print(multistyle.CREDIT)
 # calibrator in section 10 keeps only a running range per tensor and reads all of them. The
 # histograms show what each method clips for one layer.
 
-# %%
+# %% [demo]
 from source_lib import train_style
 
 calib_names = ["astronaut", "coffee", "rocket", "grace_hopper", "brick", "grass", "gravel"]
@@ -910,7 +910,7 @@ plt.show()
 # (int8, threshold from calibration). The instance norm, the residual sum and the sigmoid stay
 # float — this measures the cost of int8 **convolutions**.
 
-# %%
+# %% [demo]
 def per_channel_fq(name, w):
     return dequantize_per_channel(*quantize_per_channel(w))
 
@@ -950,7 +950,7 @@ print(f"int8 weights only (activations float): {psnr(w_only, y_float):.2f} dB")
 # quick/grading mode only the int8 model is converted (and the float32 model for the table's
 # baseline), in full mode all of them.
 
-# %%
+# %% [demo]
 from source_lib import tflite_tools
 
 os.makedirs(OUT, exist_ok=True)
@@ -976,7 +976,7 @@ print(tflite_tools.format_op_counts(flat["int8"]))
 # fast CPU kernels) does not take these int8 ops either, so the graph is cut into many
 # small delegated pieces with slow reference kernels in between.
 
-# %%
+# %% [demo]
 repeat = config.pick(10, 2)
 tf_float = tf.function(lambda a: net(a))
 runners = {name: tflite_tools.Runner(fb) for name, fb in flat.items()}
@@ -1010,7 +1010,7 @@ for label, size_b, t, q in rows:
 # Compare each variant with its own float model ("vs own float": the cost of int8 alone) and
 # with the original float network ("vs float": what the user sees).
 
-# %%
+# %% [demo]
 if config.small():
     print("quick/grading mode: skipping the extra conversions of section 11 (run the full notebook)")
     fix_rows = []
@@ -1047,7 +1047,7 @@ else:
         with open(os.path.join(OUT, f"style_{name.replace(', ', '_').replace(' ', '_').replace('+', '_')}.tflite"), "wb") as f:
             f.write(flat[name])
 
-# %%
+# %% [demo]
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
 diff = np.abs(outputs["int8"][0] - y_float[0]).mean(axis=-1)
 for ax, img, title in zip(axes, [content[0], y_float[0], outputs["int8"][0], diff],
@@ -1071,7 +1071,7 @@ plt.show()
 # only). PSNR is measured against your network's float32 output in TensorFlow on the test image.
 # If nothing is found, the cell says where it looked.
 
-# %%
+# %% [demo]
 import json
 
 try:
@@ -1152,7 +1152,7 @@ for fname in ["arbitrary_transform.onnx", "arbitrary_predict.onnx"]:
 # cannot report top-1 agreement here; an instructor who has a classifier file
 # (`python -m source_lib.fetch_weights`) can extend the cell with `vgg.load_pretrained(include_top=True)`.
 
-# %%
+# %% [demo]
 from source_lib import vgg
 
 vgg_weights = vgg.load_pretrained(depth=16, include_top=False)

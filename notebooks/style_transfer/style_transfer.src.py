@@ -839,7 +839,7 @@ for _cl, _sl, (_al, _be, _ga) in [("relu2_2", ("relu1_1", "relu2_1"), (1.0, 3.0,
 # backward pass through VGG — section 12 measures one. Quick mode runs a few steps on a tiny image. The result is saved in
 # `output/`.
 
-# %%
+# %% [demo]
 def stylise(content_image, style_image, iterations, alpha=ALPHA, beta=BETA, gamma=GAMMA, lr=LR,
             content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS, weights=pretrained, desc="style transfer"):
     """Optimise the pixels (Adam, clipped to [0, 255]); return (uint8 image, {loss name: list per step})."""
@@ -878,7 +878,7 @@ plt.show()
 # from the photograph) and rises as the style is painted in, and the total variation first rises
 # with the new texture, then is held down by $\gamma$.
 
-# %%
+# %% [demo]
 steps = np.arange(1, ITERATIONS + 1)
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for ax, key, scale, label in zip(axes, ["content", "style", "tv"], [ALPHA, BETA, GAMMA],
@@ -900,7 +900,7 @@ print({key: f"{values[0]:.4g} -> {values[-1]:.4g}" for key, values in history.it
 # *scale* of the style: Gram matrices of relu1_1 capture colours and fine grain, those of
 # relu5_1 whole motifs. The sweeps run smaller (`SWEEP_SIZE`) to save time.
 
-# %%
+# %% [demo]
 sweep_content = images.load_image(CONTENT_NAME, size=(SWEEP_SIZE, SWEEP_SIZE))
 sweep_style = styles.load_style(STYLE_NAME, size=(SWEEP_SIZE, SWEEP_SIZE))
 betas = [1e-5, 1e-4, 1e-3, 1e-2]
@@ -933,7 +933,7 @@ plt.show()
 # TensorFlow. (Most of the time goes into the convolutions of both passes, computed by
 # TensorFlow in both cases — so where does the rest go?)
 
-# %%
+# %% [demo]
 x0 = to_network(content_image)
 bench_targets = make_targets(x0, to_network(style_image), pretrained, LAYERS)
 tf_step, _ = make_tf_step(x0, pretrained, LAYERS, bench_targets, ALPHA, BETA, GAMMA, LR)

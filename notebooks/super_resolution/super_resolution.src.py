@@ -787,7 +787,7 @@ for _shape, _border, _noise in [((30, 26, 3), 4, 0.1), ((20, 23, 3), 0, 0.02), (
 # trained for anime-style content, so we also draw a flat-colour "cartoon". Note what PSNR
 # rewards: a GAN-trained network invents plausible detail rather than minimising squared error.
 
-# %%
+# %% [demo]
 def cartoon(size=256, seed=0):
     """A synthetic flat-colour drawing with black outlines (anime-like content)."""
     from PIL import ImageDraw
@@ -844,7 +844,7 @@ print("upscaled images saved in", OUT.resolve())
 # centre of each upscaled tile. 18 convolutions 3×3 see 18 pixels to each side, so an overlap of
 # 18 reproduces the whole-image result; how large is the seam error with less?
 
-# %%
+# %% [demo]
 lr_big = images.to_float(shrink(images.load_image("astronaut", size=(config.pick(512, 128),) * 2)))
 run = tf.function(lambda t: sr_model(t, training=False), reduce_retracing=True)
 whole = run(tf.constant(lr_big[None])).numpy()[0]
@@ -939,7 +939,7 @@ def timed(runner, image_u8, repeat):
 # A calibration set is a list of real low-resolution patches. We cut them from the course images
 # (the test image of the table below is left out).
 
-# %%
+# %% [demo]
 SIZE = config.pick(64, 32)            # input side of the deployed model (the benchmark uses 128)
 sources = [images.to_float(shrink(images.load_image(n))) for n in ("coffee", "chelsea", "rocket", "grace_hopper")]
 rng = config.seed_everything(0)
@@ -960,7 +960,7 @@ test_lr = shrink(test_hr)
 ref_fp32 = np.clip(np.asarray(sr_model(images.to_float(test_lr)[None]))[0], 0, 1)
 print("test input", test_lr.shape, "calibration patches of", SIZE, "×", SIZE)
 
-# %%
+# %% [demo]
 variants = config.pick(["fp32", "fp16", "dynamic", "int8"], ["int8"])     # one conversion while grading
 calib = calibration_patches(config.pick(100, 4))
 deployed = {}
@@ -990,7 +990,7 @@ table(deployed, repeat=config.pick(5, 1))
 # so each extra patch can only widen a range and make the int8 steps coarser. Which effect wins
 # here? (Full mode only: each conversion runs every patch through the model.)
 
-# %%
+# %% [demo]
 if not config.small():
     for count in progress([10, 100, 500], desc="calibration"):
         m = LiteRTModel(to_litert(sr_model, SIZE, "int8", calibration_patches(count, seed=1)))
@@ -1020,7 +1020,7 @@ else:
 # (every PReLU becomes a leaky ReLU with the layer's mean slope); `to_litert(..., "int8-float-prelu")`
 # variant 3.
 
-# %%
+# %% [demo]
 if not config.small():
     fixes = {"int8 (PReLU)": deployed["int8"],
              "int8 relu-form": LiteRTModel(to_litert(ncnn.load_model("animevideov3", prelu="relu"), SIZE, "int8", calib)),

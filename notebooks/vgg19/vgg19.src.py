@@ -656,7 +656,7 @@ assert [[int(v) for v in row] for row in idx] == [[0, 1, 3, 4], [0, 1, 2, 3]], "
 # and colours, and deeper blocks to parts of objects at coarser resolution. The second figure
 # shows the 64 filters of conv1_1 as tiny RGB images: oriented edges and colour blobs.
 
-# %%
+# %% [demo]
 depth = pretrained.depth
 conv_weights = {k: v for k, v in pretrained.items() if k.startswith("conv")}
 net = build_layers(vgg.CONFIGS[depth], include_top=False, input_hw=SIZE)
@@ -697,7 +697,7 @@ plt.show()
 # their deepest features: the channel means of the last ReLU, and the cosine similarity between
 # them. Textures resemble textures and photos of objects resemble each other.
 
-# %%
+# %% [demo]
 samples = ["chelsea", "coffee", "astronaut", "rocket", "brick", "grass", "gravel", "grace_hopper"]
 
 
@@ -749,7 +749,7 @@ else:
 # image. `bench/vgg19.py` does this properly (224×224, batches of 1 and 8, memory too); the
 # course's target is NumPy within 2× of TensorFlow.
 
-# %%
+# %% [demo]
 x = preprocess(photo)
 keras_net = vgg.to_keras(conv_weights, vgg.keras_model(depth, False, SIZE))
 x_nhwc = tf.constant(x.transpose(0, 2, 3, 1))
