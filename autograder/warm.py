@@ -246,6 +246,7 @@ class Template:
         `folder` (symlinks neither copied nor followed), and empty the stage."""
         if self.alive():
             self.request(op="reset", wipe=False)
+        home = Path(folder).resolve()
         for root, dirs, files in os.walk(self.stage):
             rel = Path(root).relative_to(self.stage)
             for name in files:
@@ -253,7 +254,8 @@ class Template:
                 if src.is_symlink() or not src.is_file():
                     continue
                 dest = Path(folder) / rel / name
-                if dest.is_symlink():
+                # never through a symlink (the submission's own) to outside its folder
+                if dest.is_symlink() or not dest.resolve().is_relative_to(home):
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)

@@ -91,3 +91,20 @@ def test_the_template_cannot_be_traced_or_read(template, tmp_path):
     NotebookClient(nb, kernel_name="python3", kernel_manager_class=warm.WarmKernelManager,
                    timeout=120, resources={"metadata": {"path": str(folder)}}).execute()
     assert nb.cells[0].outputs[0]["text"].startswith("denied"), nb.cells[0].outputs
+
+
+def test_files_go_back_only_into_the_submissions_own_folder(template, tmp_path):
+    # A submitted symlink pointing out of the folder; the kernel replaces it (in its own copy)
+    # by a real folder and writes into it: the copy back must not follow the symlink.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = tmp_path / "trudy"
+    folder.mkdir()
+    (folder / "out").symlink_to(outside)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nos.remove('out')\nos.mkdir('out')\nopen('out/x.txt', 'w').write('x')\n"
+        "open('kept.txt', 'w').write('k')")])
+    NotebookClient(nb, kernel_name="python3", kernel_manager_class=warm.WarmKernelManager,
+                   timeout=120, resources={"metadata": {"path": str(folder)}}).execute()
+    assert not list(outside.iterdir()), "a file was written through the submission's symlink"
+    assert (folder / "kept.txt").read_text() == "k"
