@@ -49,6 +49,7 @@ PRELOAD = ("numpy", "scipy.sparse", "PIL.Image", "matplotlib", "matplotlib.pyplo
            "sklearn.datasets", "sklearn.model_selection", "threadpoolctl",
            "IPython", "ipykernel.kernelapp")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+TF_LOG_LEVEL = "2"  # what every notebook's imports cell sets (setdefault) before importing TensorFlow
 READY = "template ready"
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
@@ -143,6 +144,10 @@ def _run_kernel(request: dict, control: tuple[int, int]) -> None:
 def serve(stage: Path) -> None:
     """The template: import PRELOAD, then answer JSON requests on stdin, one per line."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+    # TensorFlow reads its C++ log level once, at its first log line: here, in the template. The
+    # course's notebooks all set 2 before importing it (nbgrader scores a test cell with any
+    # stderr output 0, and TensorFlow's info lines go to stderr); a kernel cannot change it later.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     for name in PRELOAD:
         try:
             __import__(name)

@@ -104,3 +104,17 @@ def test_source_parser_builds_nbgrader_metadata(tmp_path):
                                         "schema_version": 3, "solution": True, "task": False}
     assert test.metadata["nbgrader"]["points"] == 3.0 and test.metadata["nbgrader"]["locked"]
     assert test.metadata["course"]["needs"] == ["a_x"]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_tensorflow_log_level_is_set_before_tensorflow_is_imported(name):
+    """Warm grading kernels (autograder/warm.py) import TensorFlow at warm.TF_LOG_LEVEL; every
+    notebook must set that same level before it imports TensorFlow, as fresh kernels then
+    behave exactly like warm ones."""
+    from autograder import warm
+
+    text = (pipeline.NOTEBOOKS / name / f"{name}.src.py").read_text()
+    if "import tensorflow" not in text:
+        return
+    setting = f'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "{warm.TF_LOG_LEVEL}")'
+    assert setting in text and text.index(setting) < text.index("import tensorflow"), name
