@@ -19,7 +19,7 @@ full marks, and the partly-correct sample the same exact partial score (test_gra
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 DYNAMIC = {"eval", "exec", "globals", "vars", "locals", "__import__", "__main__", "__name__",
            "get_ipython", "__builtins__", "__dict__", "modules"}
@@ -36,20 +36,23 @@ def _tree(source: str) -> ast.Module | None:
         return None
 
 
-@lru_cache(maxsize=4096)
-def _bound(source: str) -> frozenset[str] | None:
-    names = _bound_names(source)
-    return None if names is None else frozenset(names)
+def _cached_per_source(analysis):
+    """`analysis` (cell source -> set of names, or None), computed once per distinct source (a
+    class repeats the same cells); each caller gets a set of its own."""
+    @lru_cache(maxsize=4096)
+    def frozen(source: str) -> frozenset[str] | None:
+        names = analysis(source)
+        return None if names is None else frozenset(names)
+
+    @wraps(analysis)
+    def cached(source: str) -> set[str] | None:
+        names = frozen(source)
+        return None if names is None else set(names)
+    return cached
 
 
+@_cached_per_source
 def bound_names(source: str) -> set[str] | None:
-    """Names a cell binds in the notebook's namespace (not inside its functions); None if the
-    cell cannot be parsed."""
-    names = _bound(source)
-    return None if names is None else set(names)
-
-
-def _bound_names(source: str) -> set[str] | None:
     """Names a cell binds in the notebook's namespace (not inside its functions); None if the
     cell cannot be parsed."""
     tree = _tree(source)
@@ -131,20 +134,8 @@ def _free_in_scopes(tree) -> set[str]:
     return found
 
 
-@lru_cache(maxsize=4096)
-def _used(source: str) -> frozenset[str] | None:
-    names = _used_names(source)
-    return None if names is None else frozenset(names)
-
-
+@_cached_per_source
 def used_names(source: str) -> set[str] | None:
-    """Names a cell may read from what earlier cells defined (see _used_names); None when it
-    may read names it does not spell out, or cannot be parsed. Cached: a class repeats cells."""
-    names = _used(source)
-    return None if names is None else set(names)
-
-
-def _used_names(source: str) -> set[str] | None:
     """Names a cell may read from what earlier cells defined: read before the cell itself binds
     them, or read inside its functions; None when it may read names it does not spell out
     (dynamic access) or cannot be parsed."""
