@@ -209,15 +209,15 @@ class _Workers:
     def __init__(self, course: Path, jobs: int, warm: bool, skip_demos: bool = False):
         self.course, self.warm, self.skip_demos = course, warm, skip_demos
         self.log = open(course / "pipeline.log", "ab")
-        self.procs = [self._start() for _ in range(jobs)]
+        self.procs = [self._spawn() for _ in range(jobs)]  # they start up side by side
+        for proc in self.procs:
+            proc.stdout.readline()  # {"ready": ...}, or "" when it could not start (seen in _ask)
 
-    def _start(self) -> subprocess.Popen:
+    def _spawn(self) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "autograder.worker", str(self.course)]
-        proc = subprocess.Popen(cmd + ([] if self.warm else ["--cold"]), cwd=self.course,
+        return subprocess.Popen(cmd + ([] if self.warm else ["--cold"]), cwd=self.course,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 env=grading_env(self.course), stderr=self.log)
-        proc.stdout.readline()  # {"ready": ...}, or "" when it could not start (seen below)
-        return proc
 
     def _ask(self, index: int, task: tuple[str, str, int]) -> str | None:
         name, student, timeout = task
@@ -234,7 +234,8 @@ class _Workers:
                 return json.loads(answer)["error"]
             proc.kill()
             proc.wait()
-            self.procs[index] = self._start()  # it died: a fresh worker, one more try
+            self.procs[index] = self._spawn()  # it died: a fresh worker, one more try
+            self.procs[index].stdout.readline()
         return "the grading worker stopped while grading this submission"
 
     def run(self, tasks: list[tuple[str, str, int]]) -> dict[tuple[str, str], str | None]:
