@@ -31,7 +31,7 @@ c.Autograde.sanitize_preprocessors = [
     "autograder.sanitize.SafeDeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograder.metadata.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
     "autograder.execute.ResilientExecute",
@@ -41,7 +41,7 @@ c.Autograde.autograde_preprocessors = [
     "autograder.output_limit.LimitOutputSize",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "autograder.metadata.CheckCellMetadata",
 ]
 c.LimitOutput.max_lines = 1000
 c.LimitOutputSize.max_chars = 20000
