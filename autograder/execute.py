@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import re
 import secrets
+from functools import lru_cache
 from queue import Empty
 
 from jupyter_core.utils import ensure_async, run_sync
@@ -72,31 +73,43 @@ def with_token(source: str, statement: str) -> str:
     just before that expression, which keeps its displayed value (an error in it still scores 0).
     """
     body = source if source.endswith("\n") or not source else source + "\n"
-    at_end = body + statement + "\n"
+    insert_at = _token_line(source)
+    if insert_at is None:
+        return body + statement + "\n"
+    raw = body.splitlines()
+    return "\n".join(raw[:insert_at] + [statement] + raw[insert_at:]) + "\n"
+
+
+@lru_cache(maxsize=1024)
+def _token_line(source: str) -> int | None:
+    """The line before which with_token puts its statement, None for the very end. Cached: every
+    submission of a class has the same (locked) test cells, and IPython's transform is slow."""
+    probe = "__token_probe__()"
+    body = source if source.endswith("\n") or not source else source + "\n"
     try:
         from IPython.core.inputtransformer2 import TransformerManager
         manager = TransformerManager()
         transformed = manager.transform_cell(source)
         tree = ast.parse(transformed)
     except Exception:  # noqa: BLE001 - not valid (IPython) Python: the kernel reports the error
-        return at_end
+        return None
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
-        return at_end
+        return None
     raw = body.splitlines()
     code = transformed.splitlines()
     insert_at = len(raw) - (len(code) - (tree.body[-1].lineno - 1))
     blank_start = len(raw) - len(body.lstrip("\n").splitlines())
     if (len(raw) - blank_start != len(code) or not 0 <= insert_at < len(raw)
             or raw[insert_at][:1] in ("", " ", "\t")):
-        return at_end  # a cell magic or an indented cell: lines do not map one to one
-    candidate = "\n".join(raw[:insert_at] + [statement] + raw[insert_at:]) + "\n"
+        return None  # a cell magic or an indented cell: lines do not map one to one
+    candidate = "\n".join(raw[:insert_at] + [probe] + raw[insert_at:]) + "\n"
     try:
         new_tree = ast.parse(manager.transform_cell(candidate))
     except SyntaxError:
-        return at_end
+        return None
     if len(new_tree.body) != len(tree.body) + 1 or not isinstance(new_tree.body[-1], ast.Expr):
-        return at_end
-    return candidate
+        return None
+    return insert_at
 
 
 def _scrub(text: str, token: str) -> str:

@@ -44,10 +44,11 @@ from . import sandbox
 # course's own modules are cheap once these are loaded, and some read the environment).
 # Not matplotlib's inline backend: importing it hooks it into the running IPython shell,
 # which exists only in the kernel (pyplot imports its backend when a figure is first made).
+# ipykernel.debugger (debugpy) is what a kernel imports while it starts: half of its 0.2 s.
 PRELOAD = ("numpy", "scipy.sparse", "PIL.Image", "matplotlib", "matplotlib.pyplot", "tqdm",
            "tensorflow", "keras", "onnx", "onnxruntime", "ai_edge_litert.interpreter",
            "sklearn.datasets", "sklearn.model_selection", "threadpoolctl",
-           "IPython", "ipykernel.kernelapp")
+           "IPython", "ipykernel.kernelapp", "ipykernel.debugger")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 TF_LOG_LEVEL = "2"  # what every notebook's imports cell sets (setdefault) before importing TensorFlow
 READY = "template ready"
@@ -84,7 +85,8 @@ def _reset(stage: Path, wipe: bool = True) -> None:
     if os.getpid() != 2:  # bwrap --unshare-pid: its init is 1, the template 2
         raise TemplateError("the template is not in a PID namespace of its own; it kills "
                             "every other process it sees, so it must run in the sandbox")
-    for _ in range(50):
+    deadline = time.monotonic() + 5.0  # killed processes are reaped by bwrap's init: on a busy machine, not at once
+    while time.monotonic() < deadline:
         pids = _other_processes()
         if not pids:
             break
@@ -148,6 +150,9 @@ def serve(stage: Path) -> None:
     # course's notebooks all set 2 before importing it (nbgrader scores a test cell with any
     # stderr output 0, and TensorFlow's info lines go to stderr); a kernel cannot change it later.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    # debugpy warns on import that Python's frozen modules may hide breakpoints (kernels send
+    # that to /dev/null; here it would fill pipeline.log). Kernels get their own environment.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for name in PRELOAD:
         try:
             __import__(name)
@@ -184,8 +189,17 @@ def serve(stage: Path) -> None:
                         children[pid] = os.waitstatus_to_exitcode(status)
                 reply(code=children.get(pid))
             elif op == "signal":
-                if children.get(request["pid"], 0) is None:
-                    os.kill(request["pid"], request["signum"])
+                pid = request["pid"]
+                if children.get(pid, 0) is None:
+                    os.kill(pid, request["signum"])
+                    # a killed kernel is reaped here, so the manager's first poll sees it gone
+                    # (jupyter_client otherwise sleeps 0.1 s between polls)
+                    for _ in range(200 if request["signum"] == signal.SIGKILL else 0):
+                        done, status = os.waitpid(pid, os.WNOHANG)
+                        if done:
+                            children[pid] = os.waitstatus_to_exitcode(status)
+                            break
+                        time.sleep(0.002)
                 reply(ok=True)
             elif op == "reset":
                 _reset(stage, wipe=request.get("wipe", True))
