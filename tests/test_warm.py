@@ -108,3 +108,25 @@ def test_files_go_back_only_into_the_submissions_own_folder(template, tmp_path):
                    timeout=120, resources={"metadata": {"path": str(folder)}}).execute()
     assert not list(outside.iterdir()), "a file was written through the submission's symlink"
     assert (folder / "kept.txt").read_text() == "k"
+
+
+def test_a_killed_kernel_is_reaped_before_the_kill_returns(template, tmp_path):
+    # jupyter_client polls a killed kernel every 0.1 s until it is gone; the template reaps it
+    # before answering the kill, so the very first poll already has its exit code.
+    import asyncio
+    import signal
+
+    folder = tmp_path / "oscar"
+    folder.mkdir()
+
+    async def start_and_kill():
+        km = warm.WarmKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(folder))
+        child = km.provisioner.process
+        assert child.poll() is None, "the kernel runs"
+        child.kill()
+        code = child.poll()  # one request to the template, no waiting
+        await km.shutdown_kernel(now=True)
+        return code
+
+    assert asyncio.run(start_and_kill()) == -signal.SIGKILL
