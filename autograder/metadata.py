@@ -31,7 +31,7 @@ class _SchemaCheckedOnce(BaseMetadataValidator):
         return self._compiled[self.schema_version]
 
     def validate_cell(self, cell) -> None:
-        meta = cell.metadata.get("nbgrader") if "nbgrader" in cell.metadata else None
+        meta = cell.metadata.get("nbgrader")
         if meta is None or meta.get("schema_version", 0) != self.schema_version:
             return super().validate_cell(cell)  # nothing to check, or nbgrader's version errors
         error = jsonschema.exceptions.best_match(self._validator().iter_errors(meta))
