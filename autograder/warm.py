@@ -165,6 +165,13 @@ def serve(stage: Path) -> None:
     control = (sys.stdin.fileno(), sys.stdout.fileno())
     children: dict[int, int | None] = {}
 
+    def reap(pid: int) -> bool:
+        """Record the exit code of a kernel that has ended; False while it runs."""
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            children[pid] = os.waitstatus_to_exitcode(status)
+        return bool(done)
+
     def reply(**answer):
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
@@ -184,9 +191,7 @@ def serve(stage: Path) -> None:
             elif op == "poll":
                 pid = request["pid"]
                 if children.get(pid) is None:
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        children[pid] = os.waitstatus_to_exitcode(status)
+                    reap(pid)
                 reply(code=children.get(pid))
             elif op == "signal":
                 pid = request["pid"]
@@ -195,9 +200,7 @@ def serve(stage: Path) -> None:
                     # a killed kernel is reaped here, so the manager's first poll sees it gone
                     # (jupyter_client otherwise sleeps 0.1 s between polls)
                     for _ in range(200 if request["signum"] == signal.SIGKILL else 0):
-                        done, status = os.waitpid(pid, os.WNOHANG)
-                        if done:
-                            children[pid] = os.waitstatus_to_exitcode(status)
+                        if reap(pid):
                             break
                         time.sleep(0.002)
                 reply(ok=True)
