@@ -23,7 +23,10 @@ token, and hold no error of their own, gets a `GradingError` instead of its outp
 The token output is removed, and the cell's source restored, before anything else sees the
 cell: the autograded and feedback notebooks show neither (nbgrader checksums these cells).
 
-This is a check, not a proof: the kernel sees the token before it runs the cell, so code that
+After a test cell passed, guard.py checks that no cell replaced a library function, checking tool
+or built-in that the test relies on; if one did, the test scores 0 and says what was replaced.
+
+These are checks, not proofs: the kernel sees the token before it runs the cell, so code that
 rewrites later cells on purpose (keeps the token statement, drops the assertions) defeats it.
 `sanitize.machinery_uses` flags such submissions for review; see book/instructors.md.
 """
@@ -41,6 +44,8 @@ from traitlets import Bool, Integer
 
 from nbgrader.preprocessors import Execute
 
+from . import guard
+
 
 TOKEN_MIME = "application/vnd.course-grader.token"
 NOT_RUN_TO_END = ("this test did not run to its end: a cell before it changed how the notebook "
@@ -51,6 +56,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
+
+
+def _has_error(cell) -> bool:
+    return any(out.get("output_type") == "error" for out in cell.outputs)
 
 
 def is_test_cell(cell) -> bool:
@@ -222,7 +231,35 @@ class ResilientExecute(Execute):
             cell.source = source
         if not settle_token(cell, token):
             self.log.warning("Test cell %d did not run to its end", index)
+        elif self._stopped_at is None and not _has_error(cell):
+            problem = self._guard_verdict(source)
+            if problem:  # the test passed, but maybe only because something it uses was replaced
+                self.log.warning("Test cell %d: %s", index, problem)
+                cell.outputs = [_error_output("LibraryReplaced", problem)]
         return cell, resources
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        reply = await self._silent(guard.install_code())
+        if not reply or reply["content"].get("status") != "ok":  # every test would score 0: say why
+            self.log.error("The library check could not be installed: %s", reply and reply["content"])
+        return kc
+
+    # nbclient binds the synchronous name to its own coroutine: point it at this one.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    async def _silent(self, code: str, **expressions: str) -> dict:
+        """Run `code` in the kernel without outputs or history; the execute reply."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions)
+        return await self.async_wait_for_reply(msg_id)
+
+    def _guard_verdict(self, source: str) -> str | None:
+        """guard.py's verdict after the test cell `source` passed (None: nothing replaced)."""
+        try:
+            reply = run_sync(self._silent)("", found=guard.check_expression(source))
+        except Exception as exc:  # noqa: BLE001 - no answer: the test cannot be trusted
+            return guard.NOT_CHECKED.format(error=type(exc).__name__)
+        return guard.verdict(reply["content"] if reply else {})
 
     def _run_cell(self, cell, resources, index):
         try:

@@ -68,6 +68,20 @@ for _name in ("assert_close", "assert_equal", "check_array", "passed"):
     setattr(_checks, _name, lambda *a, **k: a[0] if a else None)
 '''
 
+# Honest answers, but a checking tool is replaced (here by a harmless wrapper): from then on no
+# test can be trusted, so every later test scores 0 and says what was replaced (guard.py).
+PATCH_LIBRARY = '''\
+import numpy.testing as _npt
+_original_assert_allclose = _npt.assert_allclose
+
+
+def _my_assert_allclose(actual, desired, *args, **kwargs):
+    return _original_assert_allclose(actual, desired, *args, **kwargs)
+
+
+_npt.assert_allclose = _my_assert_allclose
+'''
+
 TAMPER = '''\
 import pathlib, sqlite3, subprocess, sys
 _here = pathlib.Path.cwd()
@@ -239,6 +253,7 @@ class Case:
     cheat: bool = False           # every solution stub returns an object equal to anything (CHEAT)
     prefix_at: int | None = None  # put `prefix` in this solution cell (index), whatever `broken` says
     disables_later: bool = False  # the prefix stops every later cell from running: later tests 0
+    replaces_library: bool = False  # the prefix replaces a library function: later tests 0 (guard.py)
     expect_full: bool = False     # the grader cannot tell: every test scores full marks
     flagged: bool = False         # the submission must be listed for review (sanitize.machinery_uses)
     notes: str = ""
@@ -305,6 +320,7 @@ CASES = [
     Case("reordered", edit=_reorder),
     Case("duplicate_ids", edit=_duplicate_ids),
     CHEATER,
+    Case("patched_library", prefix=PATCH_LIBRARY, broken="none", replaces_library=True, flagged=True),
     Case("tamper", prefix=TAMPER, broken="none"),
     Case("escape", prefix=ESCAPE, broken="none"),
     Case("read_solution", fill="none", broken="all", edit=_read_solutions, expect_zero=True,
@@ -397,7 +413,7 @@ def expected_scores(case: Case, source_nb) -> dict[str, float]:
     if case.restarts_kernel:
         restart_at = next(i for i, c in enumerate(source_nb.cells)
                           if c.metadata.get("nbgrader", {}).get("grade_id") in broken)
-    if case.disables_later:
+    if case.disables_later or case.replaces_library:
         target = _prefix_target(case, ids)
         restart_at = next(i for i, c in enumerate(source_nb.cells)
                           if c.metadata.get("nbgrader", {}).get("grade_id") == target)

@@ -338,12 +338,25 @@ def _machinery_uses(course: Path, name: str, student: str) -> dict[str, list[str
     return machinery_uses(nb, course_nbs)
 
 
+def _replaced_libraries(course: Path, name: str, student: str) -> dict[str, list[str]]:
+    """{test grade id: ["replaced-libraries"]} for the tests that guard.py's check failed."""
+    try:
+        nb = nbformat.read(course / "autograded" / student / name / f"{name}.ipynb", as_version=4)
+    except Exception:  # noqa: BLE001 - not graded: already reported
+        return {}
+    return {c.metadata["nbgrader"]["grade_id"]: ["replaced-libraries"] for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade_id")
+            and any(o.get("ename") == "LibraryReplaced" for o in c.get("outputs", []))}
+
+
 def _write_review_flags(course: Path, graded: dict[str, list[str]]) -> None:
     """Update flags.csv for the students just graded, and say on stderr who is listed.
 
     A submission whose own code names the kernel's execution machinery (get_ipython,
     ast_transformers, exec(...), see sanitize.MACHINERY_PATTERNS) may have changed how its test
     cells ran in a way the run-time check cannot see. It keeps its grade; a person decides.
+    So is one whose tests scored 0 because it replaced library functions (guard.py): an honest
+    student who, say, named a variable `sum` can be told to rename it.
     """
     path = course / REVIEW_FILE
     rows = []
@@ -354,13 +367,15 @@ def _write_review_flags(course: Path, graded: dict[str, list[str]]) -> None:
     for name, students in graded.items():
         for student in students:
             found = _machinery_uses(course, name, student)
+            for cell, names in _replaced_libraries(course, name, student).items():
+                found.setdefault(cell, []).extend(names)
             if not found:
                 continue
             names = sorted({n for ns in found.values() for n in ns})
             rows.append({"assignment": name, "student_id": student,
                          "cells": " ".join(found), "names": " ".join(names)})
-            print(f"review: {name} / {student}: its code uses {', '.join(names)} "
-                  f"(in {', '.join(found)}); graded as usual, listed in {path}", file=sys.stderr)
+            print(f"review: {name} / {student}: {', '.join(names)} (in {', '.join(found)}); "
+                  f"listed in {path}", file=sys.stderr)
     rows.sort(key=lambda r: (r["assignment"], r["student_id"]))
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=REVIEW_FIELDS)

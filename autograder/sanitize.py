@@ -47,6 +47,7 @@ MACHINERY_PATTERNS = {
         ("importlib", r"importlib"),
         ("__import__", r"__import__"),
         ("settrace", r"settrace"),       # a trace function can jump over lines (asserts)
+        ("_course_guard", r"_course_guard"),  # guard.py's library check, in the kernel
     ]
 }
 

@@ -45,10 +45,11 @@ from . import sandbox
 # Not matplotlib's inline backend: importing it hooks it into the running IPython shell,
 # which exists only in the kernel (pyplot imports its backend when a figure is first made).
 # ipykernel.debugger (debugpy) is what a kernel imports while it starts: half of its 0.2 s.
+# numpy.testing: guard.py's check imports it in every kernel before the first cell.
 PRELOAD = ("numpy", "scipy.sparse", "PIL.Image", "matplotlib", "matplotlib.pyplot", "tqdm",
            "tensorflow", "keras", "onnx", "onnxruntime", "ai_edge_litert.interpreter",
            "sklearn.datasets", "sklearn.model_selection", "threadpoolctl",
-           "IPython", "ipykernel.kernelapp", "ipykernel.debugger")
+           "IPython", "ipykernel.kernelapp", "ipykernel.debugger", "numpy.testing")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 TF_LOG_LEVEL = "2"  # what every notebook's imports cell sets (setdefault) before importing TensorFlow
 READY = "template ready"

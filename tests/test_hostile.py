@@ -169,3 +169,18 @@ def test_the_token_line_never_reaches_a_stored_notebook_or_feedback(batch):
         for path in (batch.course / folder).rglob("*"):
             if path.suffix in (".ipynb", ".html"):
                 assert execute.TOKEN_MIME not in path.read_text(errors="replace"), path
+
+
+def test_tests_after_a_replaced_library_function_score_zero_and_say_what(batch):
+    scores = {k: s for k, (s, _) in batch.scores["patched_library"].items()}
+    zeroed = [gid for gid, s in scores.items() if s == 0]
+    assert zeroed, "patched_library: the check zeroed no test"
+    for cell in _graded(batch, "patched_library").cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in zeroed:
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            assert [o.get("ename") for o in errors] == ["LibraryReplaced"], f"{gid}: {errors}"
+            assert "numpy.testing.assert_allclose" in errors[0]["evalue"]
+    page = leaks.as_text((batch.course / "feedback" / "patched_library" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text())
+    assert "numpy.testing.assert_allclose" in page and "LibraryReplaced" in page
+    assert "replaced-libraries" in batch.flags["patched_library"]

@@ -1,0 +1,152 @@
+"""Catching a notebook that replaces what the tests rely on.
+
+A test compares a student's answer with a reference, and both run in the student's kernel. A
+cell that replaces a library function the reference comes from (`multistyle.reference = lambda
+image, w: my_output`), a checking tool (`np.testing.assert_allclose = print`), or a built-in the
+test reads (`float = lambda x: 0.0` makes `float(error) < 1e-4` true) would let a wrong answer
+pass. So before the notebook's first cell, the grader records every function and class of the
+libraries the tests use (numpy, the course's source_lib, TensorFlow's and Keras's public API,
+onnxruntime, builtins): `INSTALL`, run silently in the fresh kernel. After each test cell that
+passed, `check` lists what changed: a recorded function no longer in its place, a function or
+object defined in the notebook stored into one of those modules, a built-in the test reads
+redefined in the notebook, or `np`/`tf` bound to something else. A test whose check
+finds anything scores 0 with a message that names it (execute.ResilientExecute).
+
+Like the token of execute.py this is a check, not a proof: the kernel is the student's, and code
+written to get around this module (it is public) can. Such code reaches into `_course_guard` or
+`sys.modules`, and the machinery list (sanitize.py) flags the first for review.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+from functools import lru_cache
+
+MODULE = "_course_guard"
+# Imported before the snapshot (cheap, and preloaded by warm kernels): the modules a test
+# reaches through source_lib must be recorded before any student code runs.
+IMPORTS = ("numpy", "numpy.testing", "source_lib.checks", "source_lib.gradcheck",
+           "source_lib.images", "source_lib.config", "source_lib.multistyle", "source_lib.vgg",
+           "source_lib.ncnn", "source_lib.weights", "source_lib.styles")
+ALIASES = {"np": "numpy", "tf": "tensorflow", "npt": "numpy.testing"}
+MESSAGE = ("this test cannot be trusted: code in the notebook replaced what the test relies on "
+           "({names}). Leave library functions and built-ins as they are (0 points; ask your "
+           "instructor)")
+NOT_CHECKED = ("the grader could not check this test: the notebook removed or broke its library "
+               "check ({error}) (0 points; ask your instructor)")
+
+INSTALL = '''\
+def _course_guard_install(imports, aliases):
+    import builtins, importlib, sys, types
+
+    for name in imports:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+    def watched(name):
+        top = name.partition(".")[0]
+        return (top in ("numpy", "source_lib") or name in ("builtins", "tensorflow", "keras", "onnxruntime")
+                or name.startswith(("tensorflow._api.v2.", "keras.api.", "keras._tf_keras.")))
+
+    def modules():
+        return [(n, m) for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType) and watched(n)]
+
+    # The kernel itself swaps these builtins for each request (stdin) or adds them (IPython).
+    kernel_owned = {"input", "raw_input", "get_ipython", "display", "exit", "quit", "help",
+                    "copyright", "credits", "license", "execfile", "runfile"}
+
+    def recorded(module):
+        return {k: v for k, v in vars(module).items() if callable(v) and not isinstance(v, types.ModuleType)
+                and not (module is builtins and k in kernel_owned)}
+
+    def from_notebook(value):
+        try:
+            return getattr(value, "__module__", None) == "__main__" or type(value).__module__ == "__main__"
+        except Exception:
+            return True
+
+    snapshot = {name: (module, recorded(module)) for name, module in modules()}
+    user = sys.modules["__main__"].__dict__
+    # What a name the tests read should be: IPython's own version where it put one in the user
+    # namespace (`open`), else the built-in; an alias, the module (recorded, or imported later).
+    ipython_own = {k: v for k, v in user.items() if hasattr(builtins, k)}
+
+    def expected(name):
+        if name in aliases:
+            recorded_module = snapshot.get(aliases[name], (None,))[0]
+            return recorded_module or sys.modules.get(aliases[name])
+        return ipython_own.get(name, getattr(builtins, name, None))
+
+    def check(names=()):
+        found = []
+        for name, (module, functions) in snapshot.items():
+            if sys.modules.get(name) is not module:
+                found.append(f"sys.modules[{name!r}]")
+                continue
+            now = vars(module)
+            found += [f"{name}.{k}" for k, v in functions.items() if now.get(k) is not v]
+        for name, module in modules():
+            if name not in snapshot:
+                found += [f"{name}.{k}" for k, v in list(vars(module).items()) if from_notebook(v)]
+        for name in names:
+            if name in user and expected(name) is not user[name]:
+                found.append(name)
+        return found[:12]
+
+    guard = types.ModuleType("_course_guard")
+    guard.check = check
+    sys.modules["_course_guard"] = guard
+
+
+_course_guard_install(IMPORTS, ALIASES)
+del _course_guard_install
+'''
+
+
+def install_code() -> str:
+    """The code a fresh kernel runs (silently) before the notebook's first cell."""
+    return INSTALL.replace("IMPORTS, ALIASES)", f"{IMPORTS!r}, {ALIASES!r})")
+
+
+@lru_cache(maxsize=1024)
+def names_read(source: str) -> tuple[str, ...]:
+    """Built-ins and module aliases that a test cell reads and never assigns itself."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except Exception:  # noqa: BLE001 - not valid Python: the kernel reports the error
+        return ()
+    loaded, stored = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else stored).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stored.add(node.name)
+        elif isinstance(node, ast.alias):
+            stored.add((node.asname or node.name).partition(".")[0])
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+    wanted = {n for n in loaded - stored if n in ALIASES or (hasattr(builtins, n) and not n.startswith("__"))}
+    return tuple(sorted(wanted))
+
+
+def check_expression(source: str) -> str:
+    """The expression whose value lists what changed, for the test cell `source`."""
+    return f"__import__({MODULE!r}).check({names_read(source)!r})"
+
+
+def verdict(reply_content: dict) -> str | None:
+    """None when the check found nothing; else the message for the test cell."""
+    result = (reply_content.get("user_expressions") or {}).get("found", {})
+    if result.get("status") != "ok":
+        error = f"{result.get('ename', 'no answer')}: {result.get('evalue', '')}".strip(": ")
+        return NOT_CHECKED.format(error=error)
+    try:
+        found = ast.literal_eval(result.get("data", {}).get("text/plain", ""))
+    except (ValueError, SyntaxError):
+        return NOT_CHECKED.format(error="an unreadable answer")
+    if not isinstance(found, list) or not all(isinstance(n, str) for n in found):
+        return NOT_CHECKED.format(error="an unreadable answer")
+    return MESSAGE.format(names=", ".join(found)) if found else None
