@@ -57,4 +57,4 @@ bench: weights
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf _build _course .pytest_cache
+	rm -rf _build _course _hostile .pytest_cache

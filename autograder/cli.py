@@ -11,6 +11,11 @@
                          release_assignment, each sample student fetches and submits,
                          collect, grade, feedback, release_feedback, export, fetch_feedback
                          (--exchange DIR, default <course>/exchange; see exchange.py)
+    hostile              grade the bad submissions of autograder/hostile.py (crashes, hangs,
+                         floods, edited or deleted tests, cheats, escapes, ...) in one batch
+                         and check that each gets its exact expected score; for a new or
+                         edited assignment (--timeout S per cell, default 30; use
+                         COURSE_QUICK=1; a course folder of its own, default _hostile/)
 
 With no ASSIGNMENT, every folder of notebooks/ is used. The course directory is
 --course DIR, else $COURSE_DIR, else _course/ in the repository.
@@ -30,10 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["notebooks", "release", "samples", "grade", "feedback",
-                                       "export", "all", "cycle"])
+                                       "export", "all", "cycle", "hostile"])
     p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
-    p.add_argument("--course", type=Path,
-                   default=Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE)))
+    p.add_argument("--course", type=Path, default=None,
+                   help="the course folder (default: $COURSE_DIR, else _course/; for 'hostile' _hostile/)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="students graded at once (default: the number of CPU cores)")
     p.add_argument("--shard", default=None, metavar="K/N",
@@ -44,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                         "depends on (autograder/demos.py); for large classes")
     p.add_argument("--exchange", type=Path, default=None,
                    help="with 'cycle': the exchange folder (default <course>/exchange)")
+    p.add_argument("--timeout", type=int, default=30,
+                   help="with 'hostile': seconds per cell (the infinite loop waits this long)")
     p.add_argument("--check", action="store_true",
                    help="with 'notebooks': fail if a .ipynb is not what its .src.py gives")
     return p
@@ -65,6 +72,25 @@ def _print_summary(course: Path, result: dict) -> None:
     print(f"Gradebook  : {course / 'gradebook.db'}")
 
 
+def _hostile(args, names: list[str], course: Path) -> int:
+    from . import hostile
+
+    if course.exists() and any(course.iterdir()):
+        print(f"error: {course} is not empty (the batch needs a course folder of its own)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    results = hostile.run_batch(course, names, timeout=args.timeout, jobs=args.jobs, skip_demos=True)
+    wrong = hostile.mismatches(results)
+    for name, cases in results.items():
+        bad = {line.split(" / ")[1].split(":")[0] for line in wrong if line.startswith(f"{name} /")}
+        print(f"{name:<26} {len(cases) - len(bad):3d} / {len(cases)} cases scored exactly as expected")
+    for line in wrong:
+        print(f"  WRONG {line}", file=sys.stderr)
+    print(f"hostile: {sum(map(len, results.values()))} submissions in {time.perf_counter() - start:.0f} s "
+          f"({course}; flags: {course / pipeline.REVIEW_FILE})")
+    return 1 if wrong else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "notebooks":
@@ -83,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown assignment(s): {', '.join(unknown)}; "
               f"known: {', '.join(pipeline.assignments())}", file=sys.stderr)
         return 2
-    course = args.course.resolve()
+    if args.course is None and args.command == "hostile":
+        args.course = pipeline.REPO / "_hostile"
+    course = (args.course or Path(os.environ.get("COURSE_DIR", pipeline.DEFAULT_COURSE))).resolve()
     start = time.perf_counter()
     try:
         if args.command == "release":
@@ -114,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_summary(course, result)
             for student, pages in sorted(result["feedback"].items()):
                 print(f"  {student:<18} fetched feedback: {', '.join(str(p) for p in pages) or 'none'}")
+        elif args.command == "hostile":
+            return _hostile(args, names, course)
         else:
             _print_summary(course, pipeline.run_all(course, names, jobs=args.jobs,
                                                     skip_demos=args.skip_demos))

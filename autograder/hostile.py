@@ -12,6 +12,7 @@ needs are correctly filled and intact.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -249,9 +250,10 @@ class Case:
     edit: Callable | None = None  # final change to the notebook
     file: str = "notebook"        # notebook | missing | renamed | invalid_json | nbformat3
     restarts_kernel: bool = False  # the broken cell kills or hangs the kernel
+    may_survive: bool = False     # ... or raises and leaves it running (either score is right)
     expect_zero: bool = False
     cheat: bool = False           # every solution stub returns an object equal to anything (CHEAT)
-    prefix_at: int | None = None  # put `prefix` in this solution cell (index), whatever `broken` says
+    prefix_at: int | None = None  # put `prefix` in this solution cell (index, -1: last), whatever `broken` says
     disables_later: bool = False  # the prefix stops every later cell from running: later tests 0
     replaces_library: bool = False  # the prefix replaces a library function: later tests 0 (guard.py)
     expect_full: bool = False     # the grader cannot tell: every test scores full marks
@@ -310,9 +312,9 @@ CASES = [
     Case("c_sleep", broken="last", prefix=C_SLEEP, restarts_kernel=True),
     Case("exit", broken="last", prefix=EXIT, restarts_kernel=True),
     Case("segfault", broken="last", prefix=SEGFAULT, restarts_kernel=True),
-    # Under the memory limit the bomb either raises MemoryError or breaks the kernel
-    # (no memory left for its threads); in the last solution cell both score the same.
-    Case("memory_bomb", broken="last", prefix=MEMORY_BOMB, restarts_kernel=True),
+    # Under the memory limit the bomb either raises MemoryError or breaks the kernel (no memory
+    # left for its threads): a test after it that does not need the broken cell scores either way.
+    Case("memory_bomb", broken="last", prefix=MEMORY_BOMB, restarts_kernel=True, may_survive=True),
     Case("print_flood", prefix=FLOOD, broken="none"),
     Case("edited_tests", fill="none", broken="all", edit=_edit_tests_to_pass, expect_zero=True),
     Case("deleted_test", edit=_drop_test),
@@ -320,7 +322,8 @@ CASES = [
     Case("reordered", edit=_reorder),
     Case("duplicate_ids", edit=_duplicate_ids),
     CHEATER,
-    Case("patched_library", prefix=PATCH_LIBRARY, broken="none", replaces_library=True, flagged=True),
+    Case("patched_library", prefix=PATCH_LIBRARY, prefix_at=-1, broken="none", replaces_library=True,
+         flagged=True),
     Case("tamper", prefix=TAMPER, broken="none"),
     Case("escape", prefix=ESCAPE, broken="none"),
     Case("read_solution", fill="none", broken="all", edit=_read_solutions, expect_zero=True,
@@ -424,3 +427,68 @@ def expected_scores(case: Case, source_nb) -> dict[str, float]:
             ok = False  # the kernel was restarted or disabled: later cells did not run
         out[gid] = cell.metadata["nbgrader"]["points"] if ok else 0.0
     return out
+
+
+# Cases whose expected score depends on the notebook's own structure (which cells test what,
+# in which order): tests/test_hostile_per_assignment.py grades these for every assignment. The
+# rest test the grading machinery, the same for every notebook (tests/test_hostile.py).
+# ("partial" and "cheater" are graded per assignment anyway, as sample_partial and sample_cheat.)
+STRUCTURAL = ("edited_tests", "deleted_test", "deleted_solution", "reordered", "duplicate_ids",
+              "patched_library", "old_nbformat")
+
+
+def acceptable_scores(case: Case, source_nb) -> list[dict[str, float]]:
+    """The scores `case` may get: expected_scores, and for a kernel that may survive the broken
+    cell, also the scores of the cell simply failing."""
+    out = [expected_scores(case, source_nb)]
+    if case.may_survive:
+        out.append(expected_scores(dataclasses.replace(case, restarts_kernel=False), source_nb))
+    return out
+
+
+def run_batch(course, names: list[str], cases: list[Case] | None = None, timeout: int | None = None,
+              jobs: int = 1, skip_demos: bool = False) -> dict[str, dict[str, tuple[list, dict, str]]]:
+    """Release `names` into `course`, write one submission per case (student = case name), grade
+    them all in one batch. Returns {assignment: {case: (acceptable scores, scores, grading error)}}.
+    """
+    from pathlib import Path
+
+    from . import pipeline
+
+    course = Path(course)
+    cases = CASES if cases is None else cases
+    pipeline.release(course, names)
+    sources = {}
+    for name in names:
+        sources[name] = pipeline.source_notebook(course, name)
+        released = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
+        for case in cases:
+            write(case, released, sources[name], course / "submitted" / case.name / name, name)
+    failures = pipeline.autograde(course, names, students=[c.name for c in cases], timeout=timeout,
+                                  jobs=jobs, skip_demos=skip_demos)
+    out = {}
+    for name in names:
+        scores = pipeline.cell_scores(course, name)
+        out[name] = {case.name: (acceptable_scores(case, sources[name]),
+                                 {k: s for k, (s, _) in scores.get(case.name, {}).items()},
+                                 failures.get(name, {}).get(case.name, ""))
+                     for case in cases}
+    return out
+
+
+def mismatches(results: dict[str, dict[str, tuple[list, dict, str]]]) -> list[str]:
+    """Readable lines for every case of `run_batch`'s results that did not get its exact score.
+
+    A submission that could not be graded at all (missing, renamed, not JSON) must score 0 everywhere
+    (nbgrader may record an empty submission or none)."""
+    lines = []
+    for name, cases in results.items():
+        for case, (acceptable, got, error) in cases.items():
+            expected = acceptable[0]
+            if error:
+                if any(got.values()) or any(expected.values()):
+                    lines.append(f"{name} / {case}: not graded ({error}) but expected {expected}")
+            elif got not in acceptable:
+                wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+                lines.append(f"{name} / {case}: (got, expected) {wrong}")
+    return lines

@@ -62,13 +62,13 @@ def test_sandbox_is_available():
 
 @pytest.mark.parametrize("case", hostile.CASES, ids=lambda c: c.name)
 def test_each_submission_gets_exactly_its_score(batch, case):
-    expected = hostile.expected_scores(case, batch.source)
+    acceptable = hostile.acceptable_scores(case, batch.source)
     got = {k: s for k, (s, _) in batch.scores.get(case.name, {}).items()}
     if case.name in batch.failures:
         # nbgrader may have recorded an empty submission before it failed: all zeros.
-        assert not any(got.values()) and not any(expected.values()), f"{case.name}: {batch.failures[case.name]}"
+        assert not any(got.values()) and not any(acceptable[0].values()), f"{case.name}: {batch.failures[case.name]}"
     else:
-        assert got == expected, f"{case.name}: got {got}, expected {expected}"
+        assert got in acceptable, f"{case.name}: got {got}, expected one of {acceptable}"
 
 
 def test_only_unreadable_submissions_fail_to_grade(batch):
@@ -83,8 +83,8 @@ def test_only_unreadable_submissions_fail_to_grade(batch):
 def test_every_student_has_a_row_in_the_grades_csv(batch):
     rows = {r["student_id"]: r for r in csv.DictReader(open(batch.csv, newline=""))}
     for case in hostile.CASES:
-        expected = sum(hostile.expected_scores(case, batch.source).values())
-        assert float(rows[case.name]["score"]) == expected, case.name
+        totals = [sum(scores.values()) for scores in hostile.acceptable_scores(case, batch.source)]
+        assert float(rows[case.name]["score"]) in totals, case.name
 
 
 def test_grading_never_changes_a_submission(batch):

@@ -275,11 +275,12 @@ with quiet_stderr():      # LiteRT announces its XNNPACK delegate on stderr the 
     _it.allocate_tensors()
     _it.invoke()
 
-# %% [tests] id=inference_convert_test points=2 needs=inference_convert
+# %% [locked] id=inference_interpreter_run
 from ai_edge_litert.interpreter import Interpreter
 
 
 def _interpreter_run(path, batch):
+    """Run a .tflite file on one batch with LiteRT: (output, interpreter). Used by the tests below."""
     it = Interpreter(model_path=str(path))
     it.resize_tensor_input(it.get_input_details()[0]["index"], batch.shape)
     it.allocate_tensors()
@@ -287,7 +288,7 @@ def _interpreter_run(path, batch):
     it.invoke()
     return it.get_tensor(it.get_output_details()[0]["index"]), it
 
-
+# %% [tests] id=inference_convert_test points=2 needs=inference_convert
 for f in [FLOAT_FILE, INT8_FILE]:
     assert isinstance(f, Path) and f.is_file(), f"convert_to_tflite should return the Path of the file it wrote, got {f!r}"
     assert f.read_bytes()[4:8] == b"TFL3", f"{f} is not a LiteRT flatbuffer (bytes 4-8 should be b'TFL3')"
@@ -754,6 +755,7 @@ assert_close(np.asarray(loss.numpy(), np.float64), np.asarray(ref.numpy(), np.fl
 assert_close(tape.gradient(loss, a).numpy(), tape.gradient(ref, a).numpy(), "gradient of content_loss", rtol=1e-5, atol=1e-9)
 passed("power_difference (tf.custom_gradient) and content_loss")
 ### BEGIN HIDDEN TESTS
+from source_lib.gradcheck import numerical_gradient
 _rng = np.random.default_rng(808)
 for _shape, _z, _lo in [((3, 5), 3.0, -1.0), ((2, 2, 2), 1.7, 0.5), ((6,), 2.0, -1.0)]:
     _xv = _rng.uniform(_lo, 1.5, _shape)
