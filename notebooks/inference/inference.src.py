@@ -755,7 +755,7 @@ assert_close(np.asarray(loss.numpy(), np.float64), np.asarray(ref.numpy(), np.fl
 assert_close(tape.gradient(loss, a).numpy(), tape.gradient(ref, a).numpy(), "gradient of content_loss", rtol=1e-5, atol=1e-9)
 passed("power_difference (tf.custom_gradient) and content_loss")
 ### BEGIN HIDDEN TESTS
-from source_lib.gradcheck import numerical_gradient
+from source_lib.gradcheck import numerical_gradient as _numerical_gradient
 _rng = np.random.default_rng(808)
 for _shape, _z, _lo in [((3, 5), 3.0, -1.0), ((2, 2, 2), 1.7, 0.5), ((6,), 2.0, -1.0)]:
     _xv = _rng.uniform(_lo, 1.5, _shape)
@@ -770,7 +770,7 @@ for _shape, _z, _lo in [((3, 5), 3.0, -1.0), ((2, 2, 2), 1.7, 0.5), ((6,), 2.0, 
     _d = _xv - _yv
     assert type(_o.numpy()) is np.ndarray and _o.shape == _shape, "hidden: output shape"
     assert float((_o.numpy() - _d ** _z).__abs__().max()) < 1e-12, "hidden: forward"
-    _num = lambda _f, _v: numerical_gradient(_f, _v.copy(), _gv)
+    _num = lambda _f, _v: _numerical_gradient(_f, _v.copy(), _gv)
     _ngx = _num(lambda _t: (_t - _yv) ** _z, _xv)
     _ngy = _num(lambda _t: (_xv - _t) ** _z, _yv)
     assert float((_gx.numpy() - _ngx).__abs__().max()) < 1e-6 * max(1.0, float(_ngx.__abs__().max())), "hidden: dx vs numerical"
