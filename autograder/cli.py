@@ -80,10 +80,11 @@ def _hostile(args, names: list[str], course: Path) -> int:
         return 2
     start = time.perf_counter()
     results = hostile.run_batch(course, names, timeout=args.timeout, jobs=args.jobs, skip_demos=True)
-    wrong = hostile.mismatches(results)
+    wrong = []
     for name, cases in results.items():
-        bad = {line.split(" / ")[1].split(":")[0] for line in wrong if line.startswith(f"{name} /")}
+        bad = hostile.mismatches({name: cases})
         print(f"{name:<26} {len(cases) - len(bad):3d} / {len(cases)} cases scored exactly as expected")
+        wrong += bad
     for line in wrong:
         print(f"  WRONG {line}", file=sys.stderr)
     print(f"hostile: {sum(map(len, results.values()))} submissions in {time.perf_counter() - start:.0f} s "
