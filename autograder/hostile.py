@@ -446,6 +446,18 @@ def acceptable_scores(case: Case, source_nb) -> list[dict[str, float]]:
     return out
 
 
+def write_cases(course, name: str, cases: list[Case]):
+    """Write each case's submission of the released assignment `name` (student = case name);
+    returns the instructor's notebook, which expected_scores reads."""
+    from . import pipeline
+
+    source = pipeline.source_notebook(course, name)
+    released = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
+    for case in cases:
+        write(case, released, source, course / "submitted" / case.name / name, name)
+    return source
+
+
 def run_batch(course, names: list[str], cases: list[Case] | None = None, timeout: int | None = None,
               jobs: int = 1, skip_demos: bool = False) -> dict[str, dict[str, tuple[list, dict, str]]]:
     """Release `names` into `course`, write one submission per case (student = case name), grade
@@ -458,12 +470,7 @@ def run_batch(course, names: list[str], cases: list[Case] | None = None, timeout
     course = Path(course)
     cases = CASES if cases is None else cases
     pipeline.release(course, names)
-    sources = {}
-    for name in names:
-        sources[name] = pipeline.source_notebook(course, name)
-        released = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
-        for case in cases:
-            write(case, released, sources[name], course / "submitted" / case.name / name, name)
+    sources = {name: write_cases(course, name, cases) for name in names}
     failures = pipeline.autograde(course, names, students=[c.name for c in cases], timeout=timeout,
                                   jobs=jobs, skip_demos=skip_demos)
     out = {}
