@@ -82,3 +82,23 @@ def test_a_missing_token_replaces_outputs_with_a_grading_error():
     assert execute.settle_token(cell, "ff00") and cell.outputs == []
     cell.outputs = [nbformat.v4.new_output("display_data", data={execute.TOKEN_MIME: "forged"})]
     assert not execute.settle_token(cell, "ff00")
+
+
+def test_kernels_start_with_the_quick_ready_client_and_the_first_output_arrives(tmp_path, monkeypatch):
+    """QuickReadyClient skips jupyter_client's 0.2 s wait for a quiet IOPub: the first cell's
+    output must still be caught (IOPub is connected before the first request)."""
+    used = []
+    wait = execute.QuickReadyClient.wait_for_ready
+
+    async def recording(self, timeout=None):
+        used.append(type(self))
+        return await wait(self, timeout)
+
+    monkeypatch.setattr(execute.QuickReadyClient, "wait_for_ready", recording)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('first')"),
+                                         _test_cell("print('second')", "t")])
+    nb, _ = execute.ResilientExecute(timeout=60, kernel_name="python3").preprocess(
+        nb, {"metadata": {"path": str(tmp_path)}})
+    assert used == [execute.QuickReadyClient]
+    assert [o.get("text") for o in nb.cells[0].outputs] == ["first\n"]
+    assert [o.get("text") for o in nb.cells[1].outputs] == ["second\n"]
