@@ -93,6 +93,12 @@ class ReflectConv(keras.layers.Layer):
         self.pad = (kernel_size - 1) // 2
         self.conv = keras.layers.Conv2D(filters, kernel_size, strides, padding="valid", use_bias=False)
 
+    def build(self, input_shape):
+        # Building the convolution here spares Keras tracing `call` to find its input shape.
+        n, h, w, c = input_shape
+        p = self.pad
+        self.conv.build((n, None if h is None else h + 2 * p, None if w is None else w + 2 * p, c))
+
     def call(self, x):
         p = self.pad
         return self.conv(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT"))
@@ -399,7 +405,7 @@ passed(f"matches onnxruntime: max abs error {np.abs(ours - ref).max():.2e}")
 ### BEGIN HIDDEN TESTS
 hphoto = images.to_float(images.load_image("rocket", size=(56, 40)))[None]
 hw = tf.nn.softmax(tf.random.stateless_normal((26,), seed=[14, 1]) * 3.0).numpy()
-hnet = load_onnx_weights(TransformNet(), onnx_weights)
+hnet = pretrained                       # loaded by this cell's first line (building another costs ~1 s)
 hgot = hnet((tf.constant(hphoto), tf.constant(hw))).numpy()
 href = multistyle.reference(np.ascontiguousarray(hphoto.transpose(0, 3, 1, 2)), hw).transpose(0, 2, 3, 1)
 assert type(hgot) is np.ndarray and hgot.shape == (1, 40, 56, 3), "hidden: shape"
@@ -421,7 +427,7 @@ else:
 # One network, 26 styles: only the $(\gamma, \beta)$ of equation (6.4) change (they are
 # 15 % of the parameters). Below, each photo in every style (two styles per column, top and bottom).
 
-# %%
+# %% [demo]
 GRID_SIZE = config.pick(192, 48)
 grid_photos = ["chelsea", "astronaut", "coffee", "rocket"][:config.pick(4, 2)]
 grid_inputs = np.stack([images.to_float(images.load_image(n, size=(GRID_SIZE, GRID_SIZE))) for n in grid_photos])
@@ -448,7 +454,7 @@ plt.show()
 # Mixing the style weights mixes $(\gamma, \beta)$, equation (6.4) — between two styles the
 # picture changes smoothly:
 
-# %%
+# %% [demo]
 a, b = 3, 17
 mixes = np.linspace(0, 1, 5)
 blend = [pretrained((tf.constant(grid_inputs[:1]), tf.constant((1 - t) * multistyle.one_hot(a) + t * multistyle.one_hot(b))))[0].numpy()
