@@ -627,7 +627,7 @@ assert float((_g - _d * (_r.__abs__() <= 1)).__abs__().max()) == 0.0, "hidden: s
 # temporary array, so it *loses* to BLAS. The book's speed section shows what a compiled kernel
 # that keeps everything in registers achieves (`bench/bnn.py`).
 
-# %%
+# %% [demo]
 from source_lib.timing import median_time
 
 M, K, P = config.pick((64, 1152, 784), (8, 72, 49))

@@ -843,7 +843,7 @@ for case in [(2, 3, 6, 5, 2, 3, 2, 1, 1), (1, 2, 7, 7, 3, 3, 3, 2, 0), (2, 1, 3,
 # Where does the time of the loop version go, and why does im2col win even though it copies
 # the input `K_h·K_w` times?
 
-# %%
+# %% [demo]
 from source_lib.timing import median_time, ratio_table
 
 N, C, H, W, F = config.pick((2, 16, 24, 24, 16), (1, 4, 8, 8, 4))
@@ -879,7 +879,7 @@ print(ratio_table(backward, "loops"))
 # (2.13)–(2.15), are given below; the convolution and the pooling are **yours**. Expect a test
 # accuracy above 90 % (while grading, the notebook only runs a few iterations).
 
-# %%
+# %% [demo]
 def fc_forward(x, w, b):
     """Fully connected, equation (2.13): x (N, ...) flattened to (N, D), w (D, M), b (M,)."""
     out = x.reshape(x.shape[0], -1) @ w + b
@@ -945,7 +945,7 @@ class TinyConvNet:
     def predict(self, x):
         return self.scores(x)[0].argmax(axis=1)
 
-# %%
+# %% [demo]
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -962,7 +962,7 @@ loss, grads = net.loss_and_grads(xs, ys)
 num = numerical_gradient(lambda v: np.array(net.loss_and_grads(xs, ys)[0]), net.params["w1"])
 print(f"whole-network gradient check, w1: relative error {rel_error(grads['w1'], num):.1e}")
 
-# %%
+# %% [demo]
 config.seed_everything(0)
 rng = np.random.default_rng(0)
 net = TinyConvNet(filters=8)

@@ -455,14 +455,14 @@ plt.show()
 # picture changes smoothly:
 
 # %% [demo]
-a, b = 3, 17
+first, second = 3, 17
 mixes = np.linspace(0, 1, 5)
-blend = [pretrained((tf.constant(grid_inputs[:1]), tf.constant((1 - t) * multistyle.one_hot(a) + t * multistyle.one_hot(b))))[0].numpy()
+blend = [pretrained((tf.constant(grid_inputs[:1]), tf.constant((1 - t) * multistyle.one_hot(first) + t * multistyle.one_hot(second))))[0].numpy()
          for t in mixes]
 fig, axes = plt.subplots(1, 5, figsize=(12, 2.8))
 for ax, t, im in zip(axes, mixes, blend):
     ax.imshow(im)
-    ax.set_title(f"{1 - t:.2f}·style {a} + {t:.2f}·style {b}", fontsize=8)
+    ax.set_title(f"{1 - t:.2f}·style {first} + {t:.2f}·style {second}", fontsize=8)
     ax.axis("off")
 plt.show()
 

@@ -242,7 +242,7 @@ for _x in [_u.view(np.float32), _near.reshape(200, 100), _ties, np.float32(np.na
 # %% [markdown]
 # What the two formats do to typical training numbers (your functions, no casts):
 
-# %%
+# %% [demo]
 samples = np.array([3.14159265, 1000.3, 70000.0, 1e-3, 1e-5, 1e-8, 1e-20], np.float32)
 print(f"{'float32':>14} {'bfloat16':>14} {'float16':>14}")
 for v, b, h in zip(samples, round_to_bfloat16(samples), round_to_float16(samples)):
@@ -743,7 +743,7 @@ for _M, _K, _N, _dens, _dt in [(30, 20, 5, 0.2, np.float64), (1, 7, 3, 0.5, np.f
 # and the gradients of a loss that is tiny come out zero — unless the loss is scaled, which is
 # what `keras.optimizers.LossScaleOptimizer` does for you.
 
-# %%
+# %% [demo]
 OUTPUT.mkdir(exist_ok=True)
 print("float16(1e-8) =", round_to_float16(np.float32([1e-8]))[0],
       "| float16(1e-8 * 2**16) / 2**16 =", round_to_float16(np.float32([1e-8 * 2**16]))[0] / 2**16)
@@ -871,7 +871,7 @@ for kind, batch in kinds:
     print(f"{kind} net, batch {batch}: " + ", ".join(
         f"{p} {step_times[(kind, p)] * 1e3:.1f} ms ({base / step_times[(kind, p)]:.2f}× float32 speed)" for p in POLICIES))
 
-# %%
+# %% [demo]
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -954,7 +954,7 @@ else:
 # float32 GEMM above, are fine. The cell measures both against float32, then shows a fix: no
 # bias in the bfloat16 layer, and a float32 bias added after casting the output to float32.
 
-# %%
+# %% [demo]
 class Float32Bias(keras.layers.Layer):
     """Adds a float32 bias to a float32 copy of its input (keeps the bias gradient in float32)."""
 

@@ -321,7 +321,7 @@ plt.show()
 # photo (random 224×224 crop of the 256×256 resize, horizontal flip with probability ½,
 # brightness ±0.2, saturation ×[0.7, 1.3]).
 
-# %%
+# %% [demo]
 rng = config.seed_everything(0)
 base = np.asarray(Image.fromarray(photo).resize((256, 256), Image.BILINEAR))
 views = []
