@@ -6,9 +6,11 @@ image, w: my_output`), a checking tool (`np.testing.assert_allclose = print`), o
 test reads (`float = lambda x: 0.0` makes `float(error) < 1e-4` true) would let a wrong answer
 pass. So before the notebook's first cell, the grader records every function and class of the
 libraries the tests use (numpy, the course's source_lib, TensorFlow's and Keras's public API,
-onnxruntime, builtins): `INSTALL`, run silently in the fresh kernel. After each test cell that
-passed, `check` lists what changed: a recorded function no longer in its place, a function or
-object defined in the notebook stored into one of those modules, a built-in the test reads
+onnxruntime, builtins), and the methods of the classes whose objects the tests handle (tensors,
+variables, Keras layers and models, onnxruntime sessions, source_lib's classes): `INSTALL`, run
+silently in the fresh kernel. After each test cell that passed, `check` lists what changed: a
+recorded function or method no longer in its place, a function or object defined in the
+notebook stored into one of those modules or classes, a built-in the test reads
 redefined in the notebook, or `np`/`tf` bound to something else. A test whose check
 finds anything scores 0 with a message that names it (execute.ResilientExecute).
 
@@ -51,8 +53,16 @@ def _course_guard_install(imports, aliases):
         return (top in ("numpy", "source_lib") or name in ("builtins", "tensorflow", "keras", "onnxruntime")
                 or name.startswith(("tensorflow._api.v2.", "keras.api.", "keras._tf_keras.")))
 
+    is_watched = {}  # module name -> watched(name), so a check does not re-test 4,000 names
+
     def modules():
-        return [(n, m) for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType) and watched(n)]
+        found = []
+        for n, m in list(sys.modules.items()):
+            if n not in is_watched:
+                is_watched[n] = watched(n)
+            if is_watched[n] and isinstance(m, types.ModuleType):
+                found.append((n, m))
+        return found
 
     # The kernel itself swaps these builtins for each request (stdin) or adds them (IPython).
     kernel_owned = {"input", "raw_input", "get_ipython", "display", "exit", "quit", "help",
@@ -68,7 +78,33 @@ def _course_guard_install(imports, aliases):
         except Exception:
             return True
 
-    snapshot = {name: (module, recorded(module)) for name, module in modules()}
+    # Methods of the classes whose objects tests handle: tensors, variables, Keras layers and
+    # models, onnxruntime sessions, the course's own classes (a replaced `Tensor.numpy` or
+    # `Layer.__call__` would fool a test as surely as a replaced function).
+    roots = (("tensorflow.python.framework.ops", "EagerTensor"),
+             ("tensorflow.python.ops.resource_variable_ops", "ResourceVariable"),
+             ("keras", "Model"), ("keras", "Variable"), ("onnxruntime", "InferenceSession"))
+    owners = ("tensorflow", "keras", "onnxruntime", "source_lib")
+
+    def classes(current):
+        found = {}
+        for module_name, name in roots:
+            root = getattr(sys.modules.get(module_name), name, None)
+            for cls in getattr(root, "__mro__", ()):
+                found[id(cls)] = cls
+        for name, module in current:
+            if name.startswith("source_lib"):
+                for v in list(vars(module).values()):
+                    if isinstance(v, type):
+                        found[id(v)] = v
+        return [c for c in found.values() if str(getattr(c, "__module__", "")).startswith(owners)]
+
+    def methods(cls):
+        return {k: v for k, v in vars(cls).items() if callable(v) or isinstance(v, (property, staticmethod, classmethod))}
+
+    current = modules()
+    snapshot = {name: (module, recorded(module)) for name, module in current}
+    class_snapshot = {id(c): (c, methods(c)) for c in classes(current)}
     user = sys.modules["__main__"].__dict__
     # What a name the tests read should be: IPython's own version where it put one in the user
     # namespace (`open`), else the built-in; an alias, the module (recorded, or imported later).
@@ -88,9 +124,17 @@ def _course_guard_install(imports, aliases):
                 continue
             now = vars(module)
             found += [f"{name}.{k}" for k, v in functions.items() if now.get(k) is not v]
-        for name, module in modules():
+        current = modules()
+        for name, module in current:
             if name not in snapshot:
                 found += [f"{name}.{k}" for k, v in list(vars(module).items()) if from_notebook(v)]
+        for cls in classes(current):
+            now = vars(cls)
+            label = f"{cls.__module__}.{cls.__qualname__}"
+            if id(cls) in class_snapshot:
+                found += [f"{label}.{k}" for k, v in class_snapshot[id(cls)][1].items() if now.get(k) is not v]
+            found += [f"{label}.{k}" for k, v in list(now.items()) if from_notebook(v)
+                      and k not in class_snapshot.get(id(cls), (None, {}))[1]]
         for name in names:
             if name in user and expected(name) is not user[name]:
                 found.append(name)

@@ -76,6 +76,10 @@ main["np"] = np
 import source_lib.layers_tf as later          # imported after the snapshot
 later.conv_forward = lambda *a: None
 out["later_module"] = check()
+del later.conv_forward
+from tensorflow.python.framework import ops   # tensors' class, imported after the snapshot too
+ops._EagerTensorBase.numpy = lambda self: None
+out["later_class"] = check()
 print(json.dumps(out))
 '''
     found = json.loads(_run_in_fresh_python(code))
@@ -85,6 +89,38 @@ print(json.dumps(out))
     assert found["builtins_module"] == ["builtins.abs"]
     assert found["alias"] == ["np"]
     assert found["later_module"] == ["source_lib.layers_tf.conv_forward"]
+    assert found["later_class"] == ["tensorflow.python.framework.ops._EagerTensorBase.numpy"]
+
+
+def test_methods_of_tensors_layers_and_models_are_watched():
+    """As in a warm kernel, TensorFlow and Keras are imported before the snapshot: a method
+    swapped for another library function (not one defined in the notebook) is found too."""
+    code = "import tensorflow as tf, keras\n" + guard.install_code() + '''
+import sys, json, numpy as np
+check = sys.modules["_course_guard"].check
+x = tf.constant([1.0, 2.0]) * 2
+v = tf.Variable([1.0]); v.assign([3.0])
+
+
+class Net(keras.Model):
+    def call(self, inputs):
+        return keras.layers.Dense(2)(inputs)
+
+
+Net()(np.zeros((1, 3), np.float32))
+out = {"used": check()}
+real = keras.layers.Layer.__call__
+keras.layers.Layer.__call__ = keras.layers.Layer.build
+out["layer_call"] = check()
+keras.layers.Layer.__call__ = real
+tf.Tensor.__eq__ = lambda self, other: True
+out["tensor_eq"] = check()
+print(json.dumps(out))
+'''
+    found = json.loads(_run_in_fresh_python(code))
+    assert found["used"] == [], found
+    assert found["layer_call"] == ["keras.src.layers.layer.Layer.__call__"]
+    assert found["tensor_eq"] == ["tensorflow.python.framework.tensor.Tensor.__eq__"]
 
 
 def test_verdict_reads_the_kernels_answer():
