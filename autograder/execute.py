@@ -167,7 +167,8 @@ class QuickReadyClient(AsyncKernelClient):
     been quiet for 0.2 s. That is 0.2 s of an idle core per submission, 7 minutes for a class of
     200 x 10 notebooks. Here IOPub is drained of what has already arrived instead: nbclient
     reads only the messages whose parent is the request it sent, so a late status message
-    from the kernel_info request is ignored anyway."""
+    from the kernel_info request is ignored anyway. The loop before the drain is
+    jupyter_client 8's `_async_wait_for_ready` (its last step, the wait, is not a hook)."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)

@@ -129,12 +129,10 @@ def _course_guard_install(imports, aliases):
             if name not in snapshot:
                 found += [f"{name}.{k}" for k, v in list(vars(module).items()) if from_notebook(v)]
         for cls in classes(current):
-            now = vars(cls)
+            now, before = vars(cls), class_snapshot.get(id(cls), (cls, {}))[1]
             label = f"{cls.__module__}.{cls.__qualname__}"
-            if id(cls) in class_snapshot:
-                found += [f"{label}.{k}" for k, v in class_snapshot[id(cls)][1].items() if now.get(k) is not v]
-            found += [f"{label}.{k}" for k, v in list(now.items()) if from_notebook(v)
-                      and k not in class_snapshot.get(id(cls), (None, {}))[1]]
+            found += [f"{label}.{k}" for k, v in before.items() if now.get(k) is not v]
+            found += [f"{label}.{k}" for k, v in list(now.items()) if k not in before and from_notebook(v)]
         for name in names:
             if name in user and expected(name) is not user[name]:
                 found.append(name)
