@@ -446,15 +446,16 @@ def acceptable_scores(case: Case, source_nb) -> list[dict[str, float]]:
     return out
 
 
-def write_cases(course, name: str, cases: list[Case]):
-    """Write each case's submission of the released assignment `name` (student = case name);
-    returns the instructor's notebook, which expected_scores reads."""
+def write_cases(course, name: str, cases: list[Case], students: list[str] | None = None):
+    """Write each case's submission of the released assignment `name` (student = the case's
+    name, or the matching entry of `students`); returns the instructor's notebook, which
+    expected_scores reads."""
     from . import pipeline
 
     source = pipeline.source_notebook(course, name)
     released = nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
-    for case in cases:
-        write(case, released, source, course / "submitted" / case.name / name, name)
+    for case, student in zip(cases, students or [c.name for c in cases], strict=True):
+        write(case, released, source, course / "submitted" / student / name, name)
     return source
 
 

@@ -342,10 +342,10 @@ def _replaced_libraries(course: Path, name: str, student: str) -> dict[str, list
     """{test grade id: ["replaced-libraries"]} for the tests that guard.py's check failed."""
     try:
         text = (course / "autograded" / student / name / f"{name}.ipynb").read_text(encoding="utf-8")
-        nb = nbformat.reads(text, as_version=4) if "LibraryReplaced" in text else None
+        if "LibraryReplaced" not in text:  # the common case: no need to parse the notebook
+            return {}
+        nb = nbformat.reads(text, as_version=4)
     except Exception:  # noqa: BLE001 - not graded: already reported
-        return {}
-    if nb is None:  # the common case, without parsing the notebook
         return {}
     return {c.metadata["nbgrader"]["grade_id"]: ["replaced-libraries"] for c in nb.cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade_id")
