@@ -26,6 +26,7 @@ submission instead.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -46,7 +47,10 @@ from . import sandbox
 # which exists only in the kernel (pyplot imports its backend when a figure is first made).
 # ipykernel.debugger (debugpy) is what a kernel imports while it starts: half of its 0.2 s.
 # numpy.testing: guard.py's check imports it in every kernel before the first cell.
-PRELOAD = ("numpy", "scipy.sparse", "PIL.Image", "matplotlib", "matplotlib.pyplot", "tqdm",
+# tqdm.notebook (ipywidgets, ~60 ms): what source_lib.progress's `tqdm.auto` picks in a kernel;
+# importing it outside one registers no widget comm targets, which only a browser would use.
+PRELOAD = ("numpy", "scipy.sparse", "scipy.signal", "PIL.Image", "matplotlib", "matplotlib.pyplot",
+           "tqdm", "ipywidgets", "tqdm.notebook",
            "tensorflow", "keras", "onnx", "onnxruntime", "ai_edge_litert.interpreter",
            "sklearn.datasets", "sklearn.model_selection", "threadpoolctl",
            "IPython", "ipykernel.kernelapp", "ipykernel.debugger", "numpy.testing")
@@ -162,6 +166,11 @@ def serve(stage: Path) -> None:
     if "matplotlib_inline.backend_inline" in sys.modules:
         raise TemplateError("matplotlib's inline backend was imported before any kernel existed: "
                             "figures would not show")
+    # What the imports created lives as long as the kernels: move it out of the garbage
+    # collector's reach, so a kernel's full collections do not walk TensorFlow's millions of
+    # objects (nor copy the pages they sit on). Python's advice for fork servers (gc.freeze).
+    gc.collect()
+    gc.freeze()
     _prctl(PR_SET_DUMPABLE, 0)
     control = (sys.stdin.fileno(), sys.stdout.fileno())
     children: dict[int, int | None] = {}

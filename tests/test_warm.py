@@ -15,10 +15,11 @@ pytestmark = pytest.mark.xdist_group("warm")
 
 CELLS = [
     # 0: what a fresh kernel would see
-    "import os, sys, random, numpy as np\n"
+    "import gc, os, sys, random, numpy as np, tqdm.auto\n"
     "print(json.dumps({'cwd': os.getcwd(), 'parent_pid' : os.environ.get('JPY_PARENT_PID'),\n"
     "                  'home': os.environ.get('HOME'), 'r': random.random(), 'n': float(np.random.rand()),\n"
-    "                  'seen': sorted(os.listdir('.')), 'tf': 'tensorflow' in sys.modules}))",
+    "                  'seen': sorted(os.listdir('.')), 'tf': 'tensorflow' in sys.modules,\n"
+    "                  'frozen': gc.get_freeze_count(), 'bar': tqdm.auto.tqdm.__mro__[1].__module__}))",
     # 1: a figure must come out as an image (matplotlib's inline backend hooked into this kernel)
     "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]); plt.show()",
     # 2: files the notebook writes go back to its folder; a symlink is not followed
@@ -63,6 +64,8 @@ def test_each_warm_kernel_starts_fresh_and_leaves_nothing_behind(template, tmp_p
         assert facts["cwd"] == str(template.stage)
         assert facts["parent_pid"] is None, "ipykernel would take a foreign JPY_PARENT_PID as a dead parent"
         assert facts["home"] == str(sandbox.SCRATCH / "home")
+        assert facts["frozen"] > 100_000, "the template's objects are out of the kernel's garbage collection"
+        assert facts["bar"] == "tqdm.notebook", "tqdm.auto picks notebook bars, as in a fresh kernel"
     assert facts1["seen"] == ["data.txt"] and facts2["seen"] == ["data.txt"], \
         "each kernel sees its own submission's files, nothing of the one before"
     assert (facts1["r"], facts1["n"]) != (facts2["r"], facts2["n"]), "random generators reseeded"

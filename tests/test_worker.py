@@ -1,0 +1,35 @@
+"""The grading worker's own set-up (autograder/worker.py); grading through it is covered by
+test_grading.py and test_hostile.py."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SHARED_ENGINE_CHECK = """
+import sys
+from nbgrader.api import Gradebook
+from autograder.worker import share_gradebook_engines
+
+share_gradebook_engines()
+url = "sqlite:///" + sys.argv[1]
+with Gradebook(url) as outer:                  # nbgrader nests them: a converter's and a preprocessor's
+    outer.add_student("alice")
+    with Gradebook(url) as inner:
+        assert inner.engine is outer.engine, "one engine per database URL"
+        inner.add_student("bob")
+    assert [s.id for s in outer.students] == ["alice", "bob"], "the outer one still works after the inner closed"
+with Gradebook(url) as later:
+    assert sorted(s.id for s in later.students) == ["alice", "bob"]
+    assert later.engine._compiled_cache, "compiled queries are kept between gradebooks"
+print("ok")
+"""
+
+
+def test_gradebooks_of_one_worker_share_an_engine_and_still_see_each_others_writes(tmp_path):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run([sys.executable, "-c", SHARED_ENGINE_CHECK, str(tmp_path / "gradebook.db")],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
