@@ -14,6 +14,7 @@ preprocessors, same sandbox, same gradebook.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -71,6 +72,9 @@ class Worker:
         os.chdir(self.course)
         self.app = AutogradeApp()
         self.app.initialize([f"--Execute.kernel_name={sandbox.KERNEL_NAME}"])
+        import nbgrader.converters  # noqa: F401 - imported by grade(); frozen with the rest below
+        gc.collect()
+        gc.freeze()  # nbgrader & co. stay for the worker's life: keep full collections off them
         self.warm_kernels = warm_kernels
         self.template = None
 
