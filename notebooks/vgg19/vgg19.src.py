@@ -531,13 +531,14 @@ _model = tf.keras.applications.VGG19(weights=None, include_top=True, input_shape
                                      classifier_activation=None)
 _weights, _c, _k = {}, 3, 0
 for _layer in _model.layers:
-    if not _layer.get_weights():
+    if not _layer.weights:
         continue
     _k += 1
     _kshape = tuple(_layer.kernel.shape)
     _kern = tf.random.stateless_normal(_kshape, seed=[20, _k]) * (2.0 / float(np.prod(_kshape[:-1]))) ** 0.5
     _bias = tf.random.stateless_normal(_kshape[-1:], seed=[21, _k]) * 0.1
-    _layer.set_weights([_kern.numpy(), _bias.numpy()])
+    _layer.kernel.assign(_kern)                          # assign, not set_weights: no numpy round trip
+    _layer.bias.assign(_bias)
     if len(_kshape) == 4:
         _name = "conv" + _layer.name[5] + "_" + _layer.name[-1]
         _weights[_name] = (tf.transpose(_kern, (3, 2, 0, 1)).numpy(), _bias.numpy())
