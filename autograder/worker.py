@@ -14,6 +14,7 @@ preprocessors, same sandbox, same gradebook.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -44,20 +45,9 @@ def share_gradebook_engines() -> None:
     until returned); the engine and its query cache stay.
     """
     import nbgrader.api
-    from sqlalchemy import create_engine
 
-    if getattr(nbgrader.api.create_engine, "shared", False):
-        return
-    engines = {}
-
-    def shared_engine(url, **kwargs):
-        key = (str(url), repr(sorted(kwargs.items())))
-        if key not in engines:
-            engines[key] = create_engine(url, **kwargs)
-        return engines[key]
-
-    shared_engine.shared = True
-    nbgrader.api.create_engine = shared_engine
+    if not hasattr(nbgrader.api.create_engine, "cache_info"):  # not shared yet
+        nbgrader.api.create_engine = functools.cache(nbgrader.api.create_engine)
 
 
 class Worker:
