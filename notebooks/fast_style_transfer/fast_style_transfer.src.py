@@ -217,6 +217,10 @@ class ResidualBlock(keras.layers.Layer):
         self.norm1 = ConditionalInstanceNorm(num_styles)
         ### END SOLUTION
 
+    def build(self, input_shape):
+        """Nothing to create here: the layers made in `__init__` build themselves at their first
+        call. (Without this method Keras would first trace `call` symbolically to build them.)"""
+
     def call(self, x, style_weights):
         ### BEGIN SOLUTION
         h = tf.nn.relu(self.norm0(self.conv0(x), style_weights))
@@ -307,6 +311,10 @@ class TransformNet(keras.Model):
         self.expand = [ReflectConv(expand[0], 3), ReflectConv(expand[1], 3), ReflectConv(3, 9)]
         self.expand_norm = [ConditionalInstanceNorm(num_styles) for _ in range(3)]
         ### END SOLUTION
+
+    def build(self, input_shape):
+        """Nothing to create here: the layers made in `__init__` build themselves at their first
+        call. (Without this method Keras would first trace `call` symbolically to build them.)"""
 
     def call(self, inputs):
         image, style_weights = inputs
@@ -592,6 +600,9 @@ class TinyNet(keras.Model):
     def __init__(self, seed):
         super().__init__()
         self.conv = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=keras.initializers.RandomNormal(0, 0.3, seed=seed))
+
+    def build(self, input_shape):
+        self.conv.build(input_shape[0])
 
     def call(self, inputs):
         x, s = inputs
