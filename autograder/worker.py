@@ -63,6 +63,11 @@ class Worker:
         os.chdir(self.course)
         self.app = AutogradeApp()
         self.app.initialize([f"--Execute.kernel_name={sandbox.KERNEL_NAME}"])
+        # traitlets leaves the app's logger at DEBUG (its own handler filters at log_level), and
+        # capture_log's handler keeps everything: every kernel message's content, ~0.3 MB a
+        # submission in pipeline.log, and CPU to format it. Keep to the app's level (INFO), as
+        # `nbgrader autograde` prints.
+        self.app.log.setLevel(self.app.log_level)
         import nbgrader.converters  # noqa: F401 - imported by grade(); frozen with the rest below
         gc.collect()
         gc.freeze()  # nbgrader & co. stay for the worker's life: keep full collections off them
@@ -99,10 +104,13 @@ class Worker:
 
         warm = self._ensure_template()
         manager = "autograder.warm.WarmKernelManager" if warm else "jupyter_client.manager.AsyncKernelManager"
+        # Exporter: one validation of the notebook per nbconvert pass, after its last preprocessor,
+        # instead of one after each (a tenth of the worker's CPU); an invalid result still fails.
         # A warm kernel is killed once its notebook has run (every output is in by then): the
         # template kills whatever is left in the sandbox anyway, and a graceful shutdown
         # request costs ~0.1 s a submission. A fresh kernel gets nbclient's usual shutdown.
-        self.app.update_config(Config({"Execute": {"timeout": timeout},
+        self.app.update_config(Config({"Exporter": {"optimistic_validation": True},
+                                       "Execute": {"timeout": timeout},
                                        "ResilientExecute": {"kernel_manager_class": manager,
                                                             "shutdown_kernel": "immediate" if warm else "graceful",
                                                             "skip_demos": bool(skip_demos)}}))
