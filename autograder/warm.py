@@ -169,6 +169,9 @@ def serve(stage: Path) -> None:
     # What the imports created lives as long as the kernels: move it out of the garbage
     # collector's reach, so a kernel's full collections do not walk TensorFlow's millions of
     # objects (nor copy the pages they sit on). Python's advice for fork servers (gc.freeze).
+    # The library check (guard.py) records these modules' functions once, here, not in each kernel.
+    from . import guard
+    guard.record_before_fork()
     gc.collect()
     gc.freeze()
     _prctl(PR_SET_DUMPABLE, 0)

@@ -123,6 +123,33 @@ print(json.dumps(out))
     assert found["tensor_eq"] == ["tensorflow.python.framework.tensor.Tensor.__eq__"]
 
 
+def test_a_kernel_forked_from_the_template_checks_against_the_templates_record():
+    """warm.py's template records its modules once (record_before_fork); the kernel's install
+    reuses that record, so a change made after it, even before the install, is found."""
+    code = """
+import sys, json, numpy as np, tensorflow as tf
+from autograder import guard
+guard.record_before_fork()
+recorded = sys.modules["_course_guard"].recorded_before_fork
+real_mean = np.mean
+np.mean = lambda *a, **k: 0.0
+""" + guard.install_code() + """
+check = sys.modules["_course_guard"].check
+out = {"template_recorded": sorted(n for n in ("numpy", "tensorflow", "builtins") if n in recorded),
+       "changed_after_record": check()}
+np.mean = real_mean
+out["clean"] = check()
+tf.reduce_sum = lambda *a, **k: 0
+out["tf"] = check()
+print(json.dumps(out))
+"""
+    found = json.loads(_run_in_fresh_python(code))
+    assert found["template_recorded"] == ["builtins", "numpy", "tensorflow"]
+    assert found["changed_after_record"] == ["numpy.mean"]
+    assert found["clean"] == []
+    assert "tensorflow.reduce_sum" in found["tf"]
+
+
 def test_verdict_reads_the_kernels_answer():
     ok = {"user_expressions": {"found": {"status": "ok", "data": {"text/plain": "[]"}}}}
     assert guard.verdict(ok) is None
