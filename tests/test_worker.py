@@ -33,3 +33,24 @@ def test_gradebooks_of_one_worker_share_an_engine_and_still_see_each_others_writ
                           cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_each_kernel_gets_its_share_of_the_cores_unless_the_instructor_chose():
+    from autograder.pipeline import THREAD_VARS, kernel_threads_env
+
+    cores = len(os.sched_getaffinity(0))
+    assert kernel_threads_env(cores, base={}) == {name: "1" for name in THREAD_VARS}
+    assert kernel_threads_env(4 * cores, base={})["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert kernel_threads_env(1, base={})["OPENBLAS_NUM_THREADS"] == str(cores)
+    assert "OMP_NUM_THREADS" not in kernel_threads_env(1, base={"OMP_NUM_THREADS": "3"})
+
+
+def test_compile_library_writes_the_bytecode_kernels_cannot():
+    import importlib.util
+
+    from autograder.pipeline import REPO, compile_library
+
+    cached = Path(importlib.util.cache_from_source(str(REPO / "source_lib" / "checks.py")))
+    cached.unlink(missing_ok=True)
+    assert compile_library()
+    assert cached.is_file() and cached.stat().st_size > 0
