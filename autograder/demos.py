@@ -19,6 +19,7 @@ full marks, and the partly-correct sample the same exact partial score (test_gra
 from __future__ import annotations
 
 import ast
+import os
 from functools import lru_cache, wraps
 
 DYNAMIC = {"eval", "exec", "globals", "vars", "locals", "__import__", "__main__", "__name__",
@@ -218,3 +219,17 @@ def demo_sources(source_nb) -> set[str]:
     """The code of the instructor's [demo] cells."""
     return {c.source for c in source_nb.cells
             if c.cell_type == "code" and c.metadata.get("course", {}).get("demo")}
+
+
+def demo_sources_in(path) -> frozenset[str]:
+    """demo_sources of the notebook file at `path`, read again only when the file changed (a
+    worker grades a whole class against the same source notebook)."""
+    stat = os.stat(path)
+    return _demo_sources_read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _demo_sources_read(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    import nbformat
+
+    return frozenset(demo_sources(nbformat.read(path, as_version=4)))

@@ -92,3 +92,16 @@ def test_bound_and_used_names():
     assert demos.used_names("print(globals())") is None
     assert demos.used_names("def f(:") is None
     assert demos.used_names("y = x + 1\nprint(y)") == {"x", "print"}
+
+
+def test_demo_sources_of_a_file_are_read_again_when_it_changes(tmp_path):
+    def demo(source):
+        cell = code(source)
+        cell.metadata["course"] = {"demo": True}
+        return cell
+
+    path = tmp_path / "source.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[code(SETUP), demo(DEMO_TABLE)]), path)
+    assert demos.demo_sources_in(path) == {DEMO_TABLE}
+    nbformat.write(nbformat.v4.new_notebook(cells=[demo(DEMO_FIGURE), demo(DEMO_USES_TABLE)]), path)
+    assert demos.demo_sources_in(path) == {DEMO_FIGURE, DEMO_USES_TABLE}
