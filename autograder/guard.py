@@ -185,7 +185,7 @@ def install_code() -> str:
 
 def record_before_fork() -> None:
     """In the warm template, after its imports: record their functions once, for every kernel it
-    forks (~50 ms a kernel; each then records only the modules it imports itself)."""
+    forks (~20 ms a kernel; each then records only the modules it imports itself)."""
     exec(INSTALL.replace("IMPORTS, ALIASES)", "(), {}, before_fork=True)"), {"__name__": MODULE})
 
 

@@ -76,8 +76,8 @@ def grading_env(course: Path, base: dict | None = None) -> dict:
                 COURSE_GRADING_ROOT=str(course))
 
 
-# The thread pools of the libraries the notebooks compute with. TF_NUM_INTEROP_THREADS stays at
-# TensorFlow's default: with a single inter-op thread some graphs can wait on themselves.
+# The thread pools of the libraries the notebooks compute with. TensorFlow's inter-op pool keeps
+# its default size: ops that wait on one another need more than one thread there.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 

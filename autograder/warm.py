@@ -166,12 +166,12 @@ def serve(stage: Path) -> None:
     if "matplotlib_inline.backend_inline" in sys.modules:
         raise TemplateError("matplotlib's inline backend was imported before any kernel existed: "
                             "figures would not show")
-    # What the imports created lives as long as the kernels: move it out of the garbage
-    # collector's reach, so a kernel's full collections do not walk TensorFlow's millions of
-    # objects (nor copy the pages they sit on). Python's advice for fork servers (gc.freeze).
     # The library check (guard.py) records these modules' functions once, here, not in each kernel.
     from . import guard
     guard.record_before_fork()
+    # What the imports created lives as long as the kernels: move it out of the garbage
+    # collector's reach, so a kernel's full collections do not walk TensorFlow's millions of
+    # objects (nor copy the pages they sit on). Python's advice for fork servers (gc.freeze).
     gc.collect()
     gc.freeze()
     _prctl(PR_SET_DUMPABLE, 0)
