@@ -100,6 +100,12 @@ def test_the_batch_ran_in_warm_kernels(batch):
     assert "warm kernels: template ready" in log and "grading with a fresh kernel" not in log
 
 
+def test_the_log_keeps_to_nbgraders_level(batch):
+    # at DEBUG, every kernel message's content went into pipeline.log (~0.3 MB a submission)
+    log = (batch.course / "pipeline.log").read_text(errors="replace")
+    assert "[INFO]" in log and "[DEBUG]" not in log
+
+
 def test_nothing_a_submission_leaves_running_reaches_the_next_one(batch):
     seen = sorted(p.relative_to(batch.course) for p in (batch.course / "autograded").rglob(hostile.LINGER_FILE))
     assert all(p.parts[1] == "lingering" for p in seen), f"a process outlived its kernel: {seen}"
