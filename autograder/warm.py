@@ -148,6 +148,37 @@ def _run_kernel(request: dict, control: tuple[int, int]) -> None:
     os._exit(0)
 
 
+WARM_UP_CELL = "import numpy.testing\nnumpy.testing.assert_array_equal([0.0], [1.0])\n"
+
+
+def _format_one_traceback() -> None:
+    """Format a traceback the way a kernel does (IPython's Context mode, its default theme), once.
+
+    The first error a kernel shows otherwise costs ~0.5-1 s: `inspect.getmodule` meets a cell's
+    file, which is on no module, and walks sys.modules resolving the real path of each of
+    TensorFlow & co.'s ~4,000 modules (inspect caches them), and the formatting imports
+    stack_data and pygments' lexers. Done here, a forked kernel starts with both. A failing
+    test cell (most cells of an unfinished submission) then costs ~0.15 s, its first included;
+    what the student sees is the same (test_warm.py compares it with a fresh kernel's).
+    """
+    import linecache
+
+    from IPython.core import ultratb
+    from IPython.core.interactiveshell import InteractiveShell
+
+    name = "<template warm-up cell>"
+    linecache.cache[name] = (len(WARM_UP_CELL), None, WARM_UP_CELL.splitlines(True), name)
+    try:
+        exec(compile(WARM_UP_CELL, name, "exec"), {})
+    except AssertionError:
+        etype, value, tb = sys.exc_info()
+        shell = InteractiveShell  # its traits' defaults, not an instance (no shell here)
+        ultratb.AutoFormattedTB(mode=shell.xmode.default_value,
+                                theme_name=shell.colors.default_value).structured_traceback(etype, value, tb)
+    finally:
+        linecache.cache.pop(name, None)
+
+
 def serve(stage: Path) -> None:
     """The template: import PRELOAD, then answer JSON requests on stdin, one per line."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
@@ -166,6 +197,10 @@ def serve(stage: Path) -> None:
     if "matplotlib_inline.backend_inline" in sys.modules:
         raise TemplateError("matplotlib's inline backend was imported before any kernel existed: "
                             "figures would not show")
+    try:
+        _format_one_traceback()
+    except Exception as exc:  # noqa: BLE001 - only a saving: kernels format their own anyway
+        print(f"warm template: no traceback warm-up ({type(exc).__name__}: {exc})", file=sys.stderr)
     # The library check (guard.py) records these modules' functions once, here, not in each kernel.
     from . import guard
     guard.record_before_fork()

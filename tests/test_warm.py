@@ -4,6 +4,7 @@ these check the template's own promises directly, on a tiny notebook."""
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -133,3 +134,26 @@ def test_a_killed_kernel_is_reaped_before_the_kill_returns(template, tmp_path):
         return code
 
     assert asyncio.run(start_and_kill()) == -signal.SIGKILL
+
+
+def test_a_warm_kernel_shows_an_error_as_a_fresh_one_does_with_the_lookups_done(template, tmp_path):
+    # The template formats one traceback before it forks (warm._format_one_traceback), so that
+    # a kernel's first error does not walk every module TensorFlow & co. loaded. The student must
+    # see exactly what a fresh kernel shows.
+    cells = ["import inspect\nprint(len(inspect.modulesbyfile))",
+             "import numpy.testing\n\nnumpy.testing.assert_array_equal([1.0, 2.0], [1.0, 3.0])"]
+    shown = {}
+    for name, manager in (("warm", warm.WarmKernelManager), ("fresh", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        options = {"kernel_manager_class": manager} if manager else {}
+        NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}, **options).execute()
+        shown[name] = (int(nb.cells[0].outputs[0]["text"]), nb.cells[1].outputs[-1])
+    (known_warm, error_warm), (known_fresh, error_fresh) = shown["warm"], shown["fresh"]
+    assert known_warm > 1000 > known_fresh, "the template resolved its modules' files before the fork"
+    assert error_warm["ename"] == "AssertionError"
+    assert error_warm["traceback"] == error_fresh["traceback"], "same traceback, same colours, same context"
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error_warm["traceback"]))
+    assert "assert_array_equal([1.0, 2.0], [1.0, 3.0])" in plain, "the failing line, in context"
