@@ -527,43 +527,45 @@ _, some = vgg_forward(x, net, conv_weights, keep=["conv1_1"])
 assert list(some) == ["conv1_1"] and (some["conv1_1"] < 0).any(), "keep=['conv1_1'] returns the conv output before its ReLU"
 passed(f"VGG{pretrained.depth} forward pass matches TensorFlow on every layer ({SIZE}×{SIZE})")
 ### BEGIN HIDDEN TESTS
-_model = tf.keras.applications.VGG19(weights=None, include_top=True, input_shape=(64, 64, 3), classes=10,
-                                     classifier_activation=None)
-_weights, _c, _k = {}, 3, 0
-for _layer in _model.layers:
-    if not _layer.weights:
+import random as _random
+_state = _random.getstate()
+_random.seed(20)      # Keras seeds each layer's initializer from Python's `random`: the same weights every run
+try:
+    _model = tf.keras.applications.VGG19(weights=None, include_top=True, input_shape=(64, 64, 3), classes=10,
+                                         classifier_activation=None)
+finally:
+    _random.setstate(_state)
+# Keras's own (glorot-uniform) kernels are the random weights; each bias gets the spread of its layer's
+# output, so it matters at every depth. The reference is TensorFlow's ops, layer by layer.
+_weights, _ref, _c = {}, {}, 3
+_x = tf.random.stateless_normal((2, 64, 64, 3), seed=[22, 0]) * 60.0
+_h = _x
+for _k, _layer in enumerate(_model.layers[1:]):
+    if not _layer.weights:                                   # max pools and flatten
+        _h = _layer(_h)
+        if _layer.name.endswith("_pool"):
+            _ref["pool" + _layer.name[5]] = _h
         continue
-    _k += 1
-    _kshape = tuple(_layer.kernel.shape)
-    # uniform with He's variance 2 / fan-in: drawing VGG19's 45 M weights takes a third of normal's time
-    _kern = tf.random.stateless_uniform(_kshape, seed=[20, _k], minval=-1.0, maxval=1.0) * (6.0 / float(np.prod(_kshape[:-1]))) ** 0.5
-    _bias = tf.random.stateless_uniform(_kshape[-1:], seed=[21, _k], minval=-0.17, maxval=0.17)
-    _layer.kernel.assign(_kern)                          # assign, not set_weights: no numpy round trip
+    _kern = _layer.kernel
+    _conv = len(_kern.shape) == 4
+    _z = tf.nn.conv2d(_h, _kern, 1, "SAME") if _conv else tf.matmul(_h, _kern)
+    _bias = tf.random.stateless_uniform(_kern.shape[-1:], seed=[21, _k], minval=-1.0, maxval=1.0) * tf.math.reduce_std(_z)
     _layer.bias.assign(_bias)
-    if len(_kshape) == 4:
+    if _conv:
         _name = "conv" + _layer.name[5] + "_" + _layer.name[-1]
         _weights[_name] = (tf.transpose(_kern, (3, 2, 0, 1)).numpy(), _bias.numpy())
-        _c = _kshape[-1]
+        _c = _kern.shape[-1]
     elif _layer.name == "fc1":
-        _weights["fc6"] = (tf.reshape(tf.transpose(tf.reshape(_kern, (2, 2, _c, -1)), (3, 2, 0, 1)), (_kshape[1], -1)).numpy(), _bias.numpy())
+        _name = "fc6"
+        _weights[_name] = (tf.reshape(tf.transpose(tf.reshape(_kern, (2, 2, _c, -1)), (3, 2, 0, 1)), (_kern.shape[1], -1)).numpy(), _bias.numpy())
     else:
-        _weights[{"fc2": "fc7", "predictions": "fc8"}[_layer.name]] = (tf.transpose(_kern).numpy(), _bias.numpy())
-_x = tf.random.stateless_normal((2, 64, 64, 3), seed=[22, 0]) * 60.0
-_ref, _h = {}, _x
-for _layer in _model.layers[1:]:
-    if _layer.name == "flatten":
-        _h = _layer(_h)
-    elif _layer.name.endswith("_pool"):
-        _h = _layer(_h)
-        _ref["pool" + _layer.name[5]] = _h
-    else:
-        _conv = len(_layer.kernel.shape) == 4
-        _pre = tf.nn.bias_add(tf.nn.conv2d(_h, _layer.kernel, 1, "SAME") if _conv else tf.matmul(_h, _layer.kernel), _layer.bias)
-        _name = ("conv" + _layer.name[5] + "_" + _layer.name[-1]) if _conv else {"fc1": "fc6", "fc2": "fc7", "predictions": "fc8"}[_layer.name]
-        _ref[_name] = _pre
-        _h = tf.nn.relu(_pre) if _name != "fc8" else _pre
-        if _name != "fc8":
-            _ref["relu" + _name[4:] if _conv else {"fc6": "relu6", "fc7": "relu7"}[_name]] = _h
+        _name = {"fc2": "fc7", "predictions": "fc8"}[_layer.name]
+        _weights[_name] = (tf.transpose(_kern).numpy(), _bias.numpy())
+    _pre = tf.nn.bias_add(_z, _bias)
+    _ref[_name] = _pre
+    _h = tf.nn.relu(_pre) if _name != "fc8" else _pre
+    if _name != "fc8":
+        _ref["relu" + _name[4:] if _conv else {"fc6": "relu6", "fc7": "relu7"}[_name]] = _h
 _logits = _model(_x).numpy()
 assert float((_ref["fc8"].numpy() - _logits).__abs__().max()) < 1e-3 * float(np.float64(_logits.__abs__().max())), "hidden: reference sanity"
 _net = build_layers(vgg.CONFIGS[19], include_top=True, input_hw=64, num_classes=10)
