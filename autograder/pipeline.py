@@ -35,8 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 DEFAULT_COURSE = REPO / "_course"
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+# Not released: the notebook's source, caches, and `output/`, where a notebook run in
+# notebooks/<a>/ (by the instructor trying it) leaves what the solution made (git ignores it too).
 IGNORED = shutil.ignore_patterns("*.src.py", "__pycache__", "*.pyc", ".ipynb_checkpoints",
-                                 ".jupyter_cache")
+                                 ".jupyter_cache", "output")
 
 SAMPLES = ("sample_solution", "sample_stub", "sample_partial", "sample_cheat")
 GRADER_DIR = ".grader"   # holds the grading kernel's spec, outside any student's folder
