@@ -138,9 +138,10 @@ def test_a_killed_kernel_is_reaped_before_the_kill_returns(template, tmp_path):
 
 def test_a_warm_kernel_shows_an_error_as_a_fresh_one_does_with_the_lookups_done(template, tmp_path):
     # The template formats one traceback before it forks (warm._format_one_traceback), so that
-    # a kernel's first error does not walk every module TensorFlow & co. loaded. The student must
-    # see exactly what a fresh kernel shows.
-    cells = ["import inspect\nprint(len(inspect.modulesbyfile))",
+    # a kernel's first error does not walk every module TensorFlow & co. loaded, and no error
+    # walks them for a cell's file (warm.CellFilesInMain). The student must see exactly what a
+    # fresh kernel shows.
+    cells = ["import inspect, sys\nprint(len(inspect.modulesbyfile), inspect.getmodule(sys._getframe()) is sys.modules['__main__'])",
              "import numpy.testing\n\nnumpy.testing.assert_array_equal([1.0, 2.0], [1.0, 3.0])"]
     shown = {}
     for name, manager in (("warm", warm.WarmKernelManager), ("fresh", None)):
@@ -150,9 +151,12 @@ def test_a_warm_kernel_shows_an_error_as_a_fresh_one_does_with_the_lookups_done(
         options = {"kernel_manager_class": manager} if manager else {}
         NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
                        resources={"metadata": {"path": str(folder)}}, **options).execute()
-        shown[name] = (int(nb.cells[0].outputs[0]["text"]), nb.cells[1].outputs[-1])
-    (known_warm, error_warm), (known_fresh, error_fresh) = shown["warm"], shown["fresh"]
+        known, main = nb.cells[0].outputs[0]["text"].split()
+        shown[name] = (int(known), main, nb.cells[1].outputs[-1])
+    (known_warm, main_warm, error_warm), (known_fresh, main_fresh, error_fresh) = shown["warm"], shown["fresh"]
     assert known_warm > 1000 > known_fresh, "the template resolved its modules' files before the fork"
+    # and a cell's file is known to belong to __main__ (warm.CellFilesInMain), without a walk
+    assert (main_warm, main_fresh) == ("True", "False")
     assert error_warm["ename"] == "AssertionError"
     assert error_warm["traceback"] == error_fresh["traceback"], "same traceback, same colours, same context"
     plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error_warm["traceback"]))
