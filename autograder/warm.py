@@ -157,9 +157,9 @@ def _format_one_traceback() -> None:
     The first error a kernel shows otherwise costs ~0.5-1 s: `inspect.getmodule` meets a cell's
     file, which is on no module, and walks sys.modules resolving the real path of each of
     TensorFlow & co.'s ~4,000 modules (inspect caches them), and the formatting imports
-    stack_data and pygments' lexers. Done here, a forked kernel starts with both. A failing
-    test cell (most cells of an unfinished submission) then costs ~0.15 s, its first included;
-    what the student sees is the same (test_warm.py compares it with a fresh kernel's).
+    stack_data and pygments' lexers. Done here, a forked kernel starts with both, and its first
+    failing test cell (most cells of an unfinished submission fail) costs no more than the
+    next; what the student sees is the same (test_warm.py compares it with a fresh kernel's).
     """
     import linecache
 
@@ -185,9 +185,10 @@ class CellFilesInMain(dict):
     ipykernel compiles each cell as `<tmp>/ipykernel_<pid>/<hash>.py`, a file that is on no
     module and not on disk. For such a file `inspect.getmodule` walks all ~4,000 of sys.modules
     again on every call, and formatting one traceback calls it 7-9 times: ~0.07 s of each
-    failing test cell. Here a cell's file belongs to `__main__`, the notebook's namespace (what
-    `getmodule` says of any function a cell defines), so the walk is not needed. Tracebacks
-    are unchanged (test_warm.py compares one with a fresh kernel's).
+    failing test cell. Here a cell's file belongs to `__main__`, the notebook's namespace, which
+    IPython installs as sys.modules['__main__'] (what `getmodule` says of any function a cell
+    defines), so the walk is not needed. Tracebacks are unchanged (test_warm.py compares one
+    with a fresh kernel's).
     """
 
     @staticmethod
