@@ -23,6 +23,22 @@ with Gradebook(url) as outer:                  # nbgrader nests them: a converte
 with Gradebook(url) as later:
     assert sorted(s.id for s in later.students) == ["alice", "bob"]
     assert later.engine._compiled_cache, "compiled queries are kept between gradebooks"
+    from sqlalchemy import event, text
+    assert later.db.execute(text("SELECT version_num FROM alembic_version")).scalar(), "a new database gets its alembic version"
+    statements = []
+    event.listen(later.engine, "before_cursor_execute", lambda conn, cur, sql, *a: statements.append(sql))
+# a later Gradebook neither lists the tables nor asks for each one again (the first one made them)
+with Gradebook(url) as again:
+    assert [s.id for s in again.students] == ["alice", "bob"]
+assert not [q for q in statements if "PRAGMA" in q or "sqlite_master" in q], statements
+# another process's writes (the other worker's) reach this one through its pooled connections
+import sqlite3
+other = sqlite3.connect(sys.argv[1])
+other.execute("INSERT INTO student (id) VALUES ('carol')")
+other.commit()
+other.close()
+with Gradebook(url) as after:
+    assert sorted(s.id for s in after.students) == ["alice", "bob", "carol"], "a pooled connection saw stale data"
 print("ok")
 """
 
