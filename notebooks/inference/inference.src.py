@@ -84,20 +84,22 @@ STYLE = 19                      # one of the 26 styles of multistyle26.onnx
 def build_transform_net(style=STYLE, weights=None):
     """Keras model [1, H, W, 3] in [0, 1] -> [1, H, W, 3] in [0, 1] for one style (NHWC)."""
     weights = weights or multistyle.load_weights()
+    kernels = {k[:-2]: tf.constant(w.transpose(2, 3, 1, 0))            # OIHW -> HWIO, once
+               for k, w in weights.items() if k.endswith(".w")}
 
     def conv_norm(h, name, stride=1, upsample=False, relu=True):
-        kernel = weights[name + ".w"]                       # OIHW
+        kernel = kernels[name]
         if upsample:                                        # nearest-neighbour 2x
             h = tf.image.resize(h, tf.shape(h)[1:3] * 2, method="nearest")
-        p = (kernel.shape[-1] - 1) // 2
+        p = (kernel.shape[0] - 1) // 2
         h = tf.pad(h, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-        h = tf.nn.conv2d(h, tf.constant(kernel.transpose(2, 3, 1, 0)), stride, "VALID")
+        h = tf.nn.conv2d(h, kernel, stride, "VALID")
         mean, var = tf.nn.moments(h, axes=[1, 2], keepdims=True)      # instance norm
         h = (h - mean) * tf.math.rsqrt(var + 1e-5)
         h = h * weights[name + ".norm.gamma"][style] + weights[name + ".norm.beta"][style]
         return tf.nn.relu(h) if relu else h
 
-    class TransformNet(tf.keras.layers.Layer):
+    class TransformNet(tf.keras.Model):    # subclassed: nothing is traced until it is called
         def call(self, x):
             h = conv_norm(x, "contract.0")                  # 9x9, 3 -> 32
             h = conv_norm(h, "contract.1", stride=2)        # 3x3, H/2
@@ -108,8 +110,7 @@ def build_transform_net(style=STYLE, weights=None):
             h = conv_norm(h, "expand.1", upsample=True)     # H,   8 -> 4
             return tf.sigmoid(conv_norm(h, "expand.2", relu=False))     # 9x9, 4 -> 3
 
-    inputs = tf.keras.Input((None, None, 3), batch_size=1, name="image")
-    return tf.keras.Model(inputs, TransformNet(name=f"style_{style}")(inputs))
+    return TransformNet(name=f"style_{style}")
 
 
 def onnx_reference(batch, style=STYLE):
