@@ -24,6 +24,10 @@ from functools import lru_cache, wraps
 
 DYNAMIC = {"eval", "exec", "globals", "vars", "locals", "__import__", "__main__", "__name__",
            "get_ipython", "__builtins__", "__dict__", "modules"}
+# Attributes that lead to a namespace: `sys.modules`, `obj.__dict__`, a function's `__globals__`,
+# a frame's `f_globals` / `f_locals`. Not `__name__`: `type(x).__name__` is only a string (the
+# bare name `__name__` stays dynamic: `import_module(__name__)` is the notebook's module).
+DYNAMIC_ATTRIBUTES = (DYNAMIC - {"__name__"}) | {"__globals__", "f_globals", "f_locals", "user_ns"}
 NOTE = ("not run while grading: a demonstration cell that no graded cell depends on "
         "(`grade --skip-demos`)")
 
@@ -99,7 +103,7 @@ def _loads(node) -> set[str]:
             continue
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
             found.add(n.id)
-        elif isinstance(n, ast.Attribute) and n.attr in DYNAMIC:
+        elif isinstance(n, ast.Attribute) and n.attr in DYNAMIC_ATTRIBUTES:
             found.add(n.attr)
         elif isinstance(n, ast.Constant) and isinstance(n.value, str):
             found.add(n.value)
@@ -130,7 +134,7 @@ def _free_in_scopes(tree) -> set[str]:
     for node in ast.walk(tree):  # strings and dynamic attributes anywhere, scopes included
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.add(node.value)
-        elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC:
+        elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRIBUTES:
             found.add(node.attr)
     return found
 
@@ -188,7 +192,7 @@ def used_names(source: str) -> set[str] | None:
 
     block(tree.body)
     needed |= _free_in_scopes(tree)
-    return None if needed & DYNAMIC else needed
+    return None if needed & (DYNAMIC | DYNAMIC_ATTRIBUTES) else needed
 
 
 def skippable(cells, demo_sources: set[str]) -> set[int]:

@@ -64,6 +64,15 @@ def test_dynamic_name_access_later_keeps_every_demo_before_it():
     assert skipped([code("print(globals())"), code(DEMO_TABLE)]) == {1}
 
 
+def test_namespaces_reached_through_attributes_count_but_an_objects_name_does_not():
+    for later in ("def f():\n    pass\nprint(sorted(f.__globals__))", "import sys\nprint(sys._getframe().f_globals)",
+                  "import inspect\nprint(inspect.currentframe().f_locals)", "print(get_ipython().user_ns)",
+                  "import importlib\nprint(dir(importlib.import_module(__name__)))"):
+        assert skipped([code(DEMO_TABLE), code(later)]) == set(), later
+    names = "x = 1.5\nassert isinstance(x, float), f'got {type(x).__name__}'"
+    assert skipped([code(DEMO_TABLE), code(names)]) == {0}
+
+
 def test_a_name_in_a_string_counts_as_read():
     cells = [code(DEMO_TABLE), code("value = getattr(results, 'table')")]
     assert skipped(cells) == set()

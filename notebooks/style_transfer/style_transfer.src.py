@@ -137,6 +137,9 @@ STYLE_NAME = styles.default_style()
 print("styles available:", ", ".join(styles.available()))
 content_image = images.load_image(CONTENT_NAME, size=(SIZE, SIZE))
 style_image = styles.load_style(STYLE_NAME, size=(SIZE, SIZE))
+print("credits:", images.credit(CONTENT_NAME), "|", styles.credit(STYLE_NAME))
+
+# %% [demo]
 fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
 for ax, im, title in zip(axes, [content_image, style_image],
                          [f"content: {CONTENT_NAME}", f"style: {STYLE_NAME}"]):
@@ -144,7 +147,6 @@ for ax, im, title in zip(axes, [content_image, style_image],
     ax.set_title(title)
     ax.axis("off")
 plt.show()
-print("credits:", images.credit(CONTENT_NAME), "|", styles.credit(STYLE_NAME))
 
 # %% [markdown] id=style_transfer_content_md locked
 # ## 1. Content loss
