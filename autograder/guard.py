@@ -137,22 +137,32 @@ def _course_guard_install(imports, aliases, before_fork=False):
             return recorded_module or sys.modules.get(aliases[name])
         return ipython_own.get(name, getattr(builtins, name, None))
 
-    # Each check compares ~18,000 recorded functions with what their modules hold now: as tuples,
-    # in C (map, operator.is_; bound here, so a replaced built-in cannot answer for them), 3x
-    # faster than a comprehension, which only runs to name what differs.
-    from operator import is_
+    # Each check compares ~18,000 recorded functions with what their modules hold now, in C: one
+    # itemgetter call fetches a module's current values, operator.is_ compares them with the
+    # recorded ones (identity: a student object's __eq__ cannot answer). All bound here, so a
+    # replaced built-in cannot answer for them either. A comprehension runs only to name what
+    # differs.
+    from operator import is_, itemgetter
     all_, map_, vars_ = all, map, vars
-    recorded_tuples = [(name, module, tuple(functions), tuple(functions.values()))
-                       for name, (module, functions) in snapshot.items()]
+    recorded_tuples = []
+    for name, (module, functions) in snapshot.items():
+        keys, values = tuple(functions), tuple(functions.values())
+        fetch = itemgetter(*keys, keys[0]) if keys else (lambda namespace: ())  # a tuple even for one key
+        recorded_tuples.append((name, module, keys, values, fetch, values + values[:1]))
 
     def check(names=()):
         found = []
-        for name, module, keys, values in recorded_tuples:
+        for name, module, keys, values, fetch, held in recorded_tuples:
             if sys.modules.get(name) is not module:
                 found.append(f"sys.modules[{name!r}]")
                 continue
-            now = vars_(module).get
-            if not all_(map_(is_, map_(now, keys), values)):
+            namespace = vars_(module)
+            try:
+                same = all_(map_(is_, fetch(namespace), held))
+            except KeyError:
+                same = False
+            if not same:
+                now = namespace.get
                 found += [f"{name}.{k}" for k, v in zip(keys, values) if now(k) is not v]
         current = modules()
         for name, module in current:

@@ -66,6 +66,8 @@ from source_lib import multistyle
 original = multistyle.reference
 multistyle.reference = lambda *a, **k: None
 out["library"] = check()
+del multistyle.reference
+out["deleted"] = check()
 multistyle.reference = original
 import builtins; real_abs = builtins.abs; builtins.abs = lambda x: 0
 out["builtins_module"] = check()
@@ -86,6 +88,7 @@ print(json.dumps(out))
     assert found["clean"] == [] and found["harmless"] == [], found
     assert found["shadowed_builtin"] == ["float"]
     assert found["library"] == ["source_lib.multistyle.reference"]
+    assert found["deleted"] == ["source_lib.multistyle.reference"]
     assert found["builtins_module"] == ["builtins.abs"]
     assert found["alias"] == ["np"]
     assert found["later_module"] == ["source_lib.layers_tf.conv_forward"]
