@@ -531,13 +531,19 @@ import random as _random
 _state = _random.getstate()
 _random.seed(20)      # Keras seeds each layer's initializer from Python's `random`: the same weights every run
 try:
-    _model = tf.keras.applications.VGG19(weights=None, include_top=True, input_shape=(64, 64, 3), classes=10,
-                                         classifier_activation=None)
+    # Keras's own VGG19 convolutions (an independent definition of the architecture), and a small
+    # classifier on top (64 and 32 units instead of 4096: the same three dense layers, a tenth of the cost)
+    _base = tf.keras.applications.VGG19(weights=None, include_top=False, input_shape=(64, 64, 3))
+    _top = tf.keras.layers.Flatten(name="flatten")(_base.output)
+    _top = tf.keras.layers.Dense(64, activation="relu", name="fc1")(_top)
+    _top = tf.keras.layers.Dense(32, activation="relu", name="fc2")(_top)
+    _model = tf.keras.Model(_base.input, tf.keras.layers.Dense(10, name="predictions")(_top))
 finally:
     _random.setstate(_state)
-# Keras's own (glorot-uniform) kernels are the random weights; each bias gets the spread of its layer's
-# output, so it matters at every depth. The reference is TensorFlow's ops, layer by layer.
-_weights, _ref, _c = {}, {}, 3
+# Keras's (glorot-uniform) kernels are the random weights; each bias gets the spread of its layer's
+# output, so it matters at every depth. The reference is TensorFlow's ops, layer by layer; the
+# layer list is built here from Keras's model (the student's build_layers has its own test).
+_weights, _ref, _net, _c = {}, {}, [], 3
 _x = tf.random.stateless_normal((2, 64, 64, 3), seed=[22, 0]) * 60.0
 _h = _x
 for _k, _layer in enumerate(_model.layers[1:]):
@@ -545,30 +551,36 @@ for _k, _layer in enumerate(_model.layers[1:]):
         _h = _layer(_h)
         if _layer.name.endswith("_pool"):
             _ref["pool" + _layer.name[5]] = _h
+            _net.append(Layer("pool" + _layer.name[5], "pool", None, (_h.shape[3], _h.shape[1], _h.shape[2])))
         continue
     _kern = _layer.kernel
     _conv = len(_kern.shape) == 4
     _z = tf.nn.conv2d(_h, _kern, 1, "SAME") if _conv else tf.matmul(_h, _kern)
     _bias = tf.random.stateless_uniform(_kern.shape[-1:], seed=[21, _k], minval=-1.0, maxval=1.0) * tf.math.reduce_std(_z)
     _layer.bias.assign(_bias)
+    _kn = _kern.numpy()
     if _conv:
         _name = "conv" + _layer.name[5] + "_" + _layer.name[-1]
-        _weights[_name] = (tf.transpose(_kern, (3, 2, 0, 1)).numpy(), _bias.numpy())
+        _weights[_name] = (_kn.transpose(3, 2, 0, 1).copy(), _bias.numpy())
         _c = _kern.shape[-1]
     elif _layer.name == "fc1":
         _name = "fc6"
-        _weights[_name] = (tf.reshape(tf.transpose(tf.reshape(_kern, (2, 2, _c, -1)), (3, 2, 0, 1)), (_kern.shape[1], -1)).numpy(), _bias.numpy())
+        _weights[_name] = (_kn.reshape(2, 2, _c, -1).transpose(3, 2, 0, 1).reshape(_kn.shape[1], -1).copy(), _bias.numpy())
     else:
         _name = {"fc2": "fc7", "predictions": "fc8"}[_layer.name]
-        _weights[_name] = (tf.transpose(_kern).numpy(), _bias.numpy())
+        _weights[_name] = (_kn.T.copy(), _bias.numpy())
     _pre = tf.nn.bias_add(_z, _bias)
     _ref[_name] = _pre
+    _out_shape = (_pre.shape[3], _pre.shape[1], _pre.shape[2]) if _conv else (_pre.shape[1],)
+    _net.append(Layer(_name, "conv" if _conv else "fc", _weights[_name][0].shape, _out_shape))
     _h = tf.nn.relu(_pre) if _name != "fc8" else _pre
     if _name != "fc8":
-        _ref["relu" + _name[4:] if _conv else {"fc6": "relu6", "fc7": "relu7"}[_name]] = _h
+        _relu = "relu" + _name[4:] if _conv else {"fc6": "relu6", "fc7": "relu7"}[_name]
+        _ref[_relu] = _h
+        _net.append(Layer(_relu, "relu", None, _out_shape))
 _logits = _model(_x).numpy()
 assert float((_ref["fc8"].numpy() - _logits).__abs__().max()) < 1e-3 * float(np.float64(_logits.__abs__().max())), "hidden: reference sanity"
-_net = build_layers(vgg.CONFIGS[19], include_top=True, input_hw=64, num_classes=10)
+assert [_l.name for _l in _net] == vgg.layer_names(19, include_top=True), "hidden: reference layer order"
 _out, _acts = vgg_forward(tf.transpose(_x, (0, 3, 1, 2)).numpy(), _net, _weights, keep=list(_ref))
 assert type(_out) is np.ndarray and _out.shape == (2, 10) and _out.dtype == np.float32, "hidden: VGG19 logits shape/dtype"
 assert sorted(_acts) == sorted(_ref), "hidden: keep returns exactly the requested layers"
