@@ -608,8 +608,7 @@ for _c in range(3):
         for _j in range(4):
             _ref[0, _i::4, _j::4, _c] = _h[0, :, :, _c * 16 + _i * 4 + _j]
 _ref += _inp.repeat(4, 1).repeat(4, 2)
-_ly = parse_param(PARAM_FILE.read_text())
-_got = build_model(_ly, read_weights(_ly, _raw))(_inp.astype(np.float32))
+_got = sr_model(_inp.astype(np.float32))       # built by your build_model above, from the same files
 _got = _got.numpy() if hasattr(_got, "numpy") else _got
 assert type(_got) is np.ndarray and _got.shape == (1, 36, 28, 3), "hidden: real model output shape"
 assert float((_got - _ref).__abs__().max()) < 2e-3, "hidden: real model output values"
