@@ -44,7 +44,9 @@ def _course_guard_install(imports, aliases, before_fork=False):
 
     # What the warm template (warm.py) recorded of the modules it had imported before it forked
     # this kernel (no student code had run in either process): reused where the module is the same.
-    recorded_by_template = getattr(sys.modules.pop("_course_guard", None), "recorded_before_fork", {})
+    template = sys.modules.pop("_course_guard", None)
+    recorded_by_template = getattr(template, "recorded_before_fork", {})
+    entries_by_template = getattr(template, "entries_before_fork", {})
 
     for name in imports:
         try:
@@ -59,11 +61,13 @@ def _course_guard_install(imports, aliases, before_fork=False):
 
     # Names already seen in sys.modules, and the watched ones among them: a check tests only the
     # names imported since the last one, not 5,000 each time.
-    seen, watched_names = set(), []
+    # The template's are given (a kernel then leaves the keys of the ~4,400 modules it inherits alone).
+    seen_by_template = getattr(template, "seen_before_fork", frozenset())
+    seen, watched_names = set(), list(getattr(template, "watched_before_fork", ()))
 
     def modules():
         loaded = sys.modules
-        new = loaded.keys() - seen
+        new = loaded.keys() - seen_by_template - seen
         if new:
             seen.update(new)
             watched_names.extend(sorted(n for n in new if watched(n)))
@@ -118,11 +122,31 @@ def _course_guard_install(imports, aliases, before_fork=False):
             return known[1]
         return recorded(module)
 
+    # Each check compares ~18,000 recorded functions with what their modules hold now, in C: one
+    # itemgetter call fetches a module's current values, operator.is_ compares them with the
+    # recorded ones (identity: a student object's __eq__ cannot answer). All bound here, so a
+    # replaced built-in cannot answer for them either. A comprehension runs only to name what
+    # differs. The template's entries are reused as they are.
+    from operator import is_, itemgetter
+    all_, map_, vars_ = all, map, vars
+
+    def entry(name, module, functions):
+        known = entries_by_template.get(name)
+        if known is not None and known[1] is module and recorded_by_template[name][1] is functions:
+            return known
+        keys, values = tuple(functions), tuple(functions.values())
+        fetch = itemgetter(*keys, keys[0]) if keys else (lambda namespace: ())  # a tuple even for one key
+        return (name, module, keys, values, fetch, values + values[:1])
+
     current = modules()
     snapshot = {name: (module, recorded_once(name, module)) for name, module in current}
+    recorded_tuples = [entry(name, module, functions) for name, (module, functions) in snapshot.items()]
     if before_fork:
         guard = types.ModuleType("_course_guard")
         guard.recorded_before_fork = snapshot
+        guard.entries_before_fork = {e[0]: e for e in recorded_tuples}
+        guard.seen_before_fork = frozenset(seen)
+        guard.watched_before_fork = tuple(watched_names)
         sys.modules["_course_guard"] = guard
         return
     class_snapshot = {id(c): (c, methods(c)) for c in classes(current)}
@@ -136,19 +160,6 @@ def _course_guard_install(imports, aliases, before_fork=False):
             recorded_module = snapshot.get(aliases[name], (None,))[0]
             return recorded_module or sys.modules.get(aliases[name])
         return ipython_own.get(name, getattr(builtins, name, None))
-
-    # Each check compares ~18,000 recorded functions with what their modules hold now, in C: one
-    # itemgetter call fetches a module's current values, operator.is_ compares them with the
-    # recorded ones (identity: a student object's __eq__ cannot answer). All bound here, so a
-    # replaced built-in cannot answer for them either. A comprehension runs only to name what
-    # differs.
-    from operator import is_, itemgetter
-    all_, map_, vars_ = all, map, vars
-    recorded_tuples = []
-    for name, (module, functions) in snapshot.items():
-        keys, values = tuple(functions), tuple(functions.values())
-        fetch = itemgetter(*keys, keys[0]) if keys else (lambda namespace: ())  # a tuple even for one key
-        recorded_tuples.append((name, module, keys, values, fetch, values + values[:1]))
 
     def check(names=()):
         found = []
