@@ -6,7 +6,8 @@ ones, autograder/hostile.py) and is graded with `jobs=<cores>` and warm kernels
 (autograder/warm.py), with and without `--skip-demos` (autograder/demos.py); for N <= 10 also
 with one job, and with a fresh kernel per submission (COURSE_GRADING_WARM=0). Prints submissions graded per minute, the speed-ups measured in the
 same run (these machines are noisy: compare within a run), the peak memory of the grading
-processes, and a projection for a class of 200.
+processes, and a projection for a class of 200. Every run checks afterwards (outside the timing)
+that each submission got exactly its case's scores, and stops if one did not.
 
     .venv/bin/python bench/grading.py [--students 10 50] [--assignments preprocessing] [--skip-demos-only]
 """
@@ -63,22 +64,44 @@ class KernelMemory(threading.Thread):
                 self.peaks[pid] = max(mb, self.peaks.get(pid, 0.0))
 
 
-def simulate(course: Path, names: list[str], n: int) -> None:
+def simulate(course: Path, names: list[str], n: int) -> tuple[dict, dict]:
+    """Write n submissions of each assignment; returns {assignment: {student: its case}} and
+    the instructor's notebooks (which say what each case must score)."""
+    cases, sources = {}, {}
     for name in names:
-        hostile.write_cases(course, name, [MIX[i % len(MIX)] for i in range(n)],
-                            students=[f"s{i:04d}" for i in range(n)])
+        students = {f"s{i:04d}": MIX[i % len(MIX)] for i in range(n)}
+        sources[name] = hostile.write_cases(course, name, list(students.values()),
+                                            students=list(students))
+        cases[name] = students
+    return cases, sources
+
+
+def wrong_grades(course: Path, cases, sources) -> list[str]:
+    """Every submission whose recorded scores are not exactly its case's (hostile.expected_scores):
+    the speed of a grader that grades wrongly is worth nothing."""
+    lines = []
+    for name, students in cases.items():
+        scores = pipeline.cell_scores(course, name)
+        for student, case in students.items():
+            got = {k: s for k, (s, _) in scores.get(student, {}).items()}
+            if got not in hostile.acceptable_scores(case, sources[name]):
+                lines.append(f"{name} / {student} ({case.name}): {got}")
+    return lines
 
 
 def grade(names: list[str], n: int, jobs: int, warm: bool = True, skip_demos: bool = False) -> float:
     course = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         pipeline.release(course, names)
-        simulate(course, names, n)
+        cases, sources = simulate(course, names, n)
         start = time.perf_counter()
         failed = pipeline.autograde(course, names, jobs=jobs, warm=warm, skip_demos=skip_demos)
         seconds = time.perf_counter() - start
         if failed:
             raise SystemExit(f"unexpected grading failures: {failed}")
+        wrong = wrong_grades(course, cases, sources)
+        if wrong:
+            raise SystemExit(f"{len(wrong)} wrong grade(s):\n" + "\n".join(wrong[:20]))
         return seconds
     finally:
         shutil.rmtree(course, ignore_errors=True)
