@@ -77,14 +77,15 @@ def simulate(course: Path, names: list[str], n: int) -> tuple[dict, dict]:
 
 
 def wrong_grades(course: Path, cases, sources) -> list[str]:
-    """Every submission whose recorded scores are not exactly its case's (hostile.expected_scores):
+    """Every submission whose recorded scores are not exactly its case's (hostile.acceptable_scores):
     the speed of a grader that grades wrongly is worth nothing."""
     lines = []
     for name, students in cases.items():
         scores = pipeline.cell_scores(course, name)
+        acceptable = {case.name: hostile.acceptable_scores(case, sources[name]) for case in MIX}
         for student, case in students.items():
             got = {k: s for k, (s, _) in scores.get(student, {}).items()}
-            if got not in hostile.acceptable_scores(case, sources[name]):
+            if got not in acceptable[case.name]:
                 lines.append(f"{name} / {student} ({case.name}): {got}")
     return lines
 
