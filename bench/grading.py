@@ -65,42 +65,39 @@ class KernelMemory(threading.Thread):
 
 
 def simulate(course: Path, names: list[str], n: int) -> tuple[dict, dict]:
-    """Write n submissions of each assignment; returns {assignment: {student: its case}} and
-    the instructor's notebooks (which say what each case must score)."""
-    cases, sources = {}, {}
-    for name in names:
-        students = {f"s{i:04d}": MIX[i % len(MIX)] for i in range(n)}
-        sources[name] = hostile.write_cases(course, name, list(students.values()),
-                                            students=list(students))
-        cases[name] = students
-    return cases, sources
+    """Write n submissions of each assignment (the same student gets the same case in each);
+    returns {student: its case} and {assignment: the instructor's notebook}, which says what
+    each case must score."""
+    students = {f"s{i:04d}": MIX[i % len(MIX)] for i in range(n)}
+    sources = {name: hostile.write_cases(course, name, list(students.values()), students=list(students))
+               for name in names}
+    return students, sources
 
 
-def wrong_grades(course: Path, cases, sources) -> list[str]:
-    """Every submission whose recorded scores are not exactly its case's (hostile.acceptable_scores):
-    the speed of a grader that grades wrongly is worth nothing."""
-    lines = []
-    for name, students in cases.items():
+def wrong_grades(course: Path, students, sources) -> list[str]:
+    """hostile.mismatches (the tests' own verdict) for every simulated submission: the speed of a
+    grader that grades wrongly is worth nothing."""
+    results = {}
+    for name, source in sources.items():
         scores = pipeline.cell_scores(course, name)
-        acceptable = {case.name: hostile.acceptable_scores(case, sources[name]) for case in MIX}
-        for student, case in students.items():
-            got = {k: s for k, (s, _) in scores.get(student, {}).items()}
-            if got not in acceptable[case.name]:
-                lines.append(f"{name} / {student} ({case.name}): {got}")
-    return lines
+        acceptable = {case.name: hostile.acceptable_scores(case, source) for case in MIX}
+        results[name] = {f"{student} ({case.name})": (acceptable[case.name],
+                                                      {k: s for k, (s, _) in scores.get(student, {}).items()}, "")
+                         for student, case in students.items()}
+    return hostile.mismatches(results)
 
 
 def grade(names: list[str], n: int, jobs: int, warm: bool = True, skip_demos: bool = False) -> float:
     course = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         pipeline.release(course, names)
-        cases, sources = simulate(course, names, n)
+        students, sources = simulate(course, names, n)
         start = time.perf_counter()
         failed = pipeline.autograde(course, names, jobs=jobs, warm=warm, skip_demos=skip_demos)
         seconds = time.perf_counter() - start
         if failed:
             raise SystemExit(f"unexpected grading failures: {failed}")
-        wrong = wrong_grades(course, cases, sources)
+        wrong = wrong_grades(course, students, sources)
         if wrong:
             raise SystemExit(f"{len(wrong)} wrong grade(s):\n" + "\n".join(wrong[:20]))
         return seconds
